@@ -1,0 +1,1 @@
+"""Companion package of the recommender-systems course."""

@@ -1,0 +1,160 @@
+"""Checks for the notebooks' exercises.
+
+An exercise cell calls ``check("01.1", your_function)``. The check runs the
+learner's function on the toy data, compares the result with the reference
+answer and prints a verdict that says what was expected and what came back,
+never a bare ``AssertionError``. Full solutions live in ``notebooks/solutions/``
+and the test suite runs every one of them through its check.
+
+>>> from recsys_course.exercises import verify
+>>> verify("01.1", lambda ratings: 0.425).passed
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from .data import load_toy
+
+__all__ = ["Verdict", "check", "exercise_ids", "verify"]
+
+
+@dataclass(frozen=True)
+class Exercise:
+    title: str
+    run: Callable[[Callable], Any]        # calls the learner's function on the toy data
+    reference: Callable[[], Any]          # the expected value, computed independently
+    compare: Callable[[Any, Any], bool]
+    hint: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Outcome of a check: ``passed`` and the message shown to the learner."""
+
+    exercise_id: str
+    passed: bool
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+_EXERCISES: dict[str, Exercise] = {}
+
+
+def _register(exercise_id: str, **fields) -> None:
+    if exercise_id in _EXERCISES:
+        raise ValueError(f"exercise {exercise_id!r} is registered twice")
+    _EXERCISES[exercise_id] = Exercise(**fields)
+
+
+def exercise_ids() -> list[str]:
+    """Every exercise that has a check, in notebook order."""
+    return sorted(_EXERCISES)
+
+
+def verify(exercise_id: str, answer: Callable) -> Verdict:
+    """Run ``answer`` through the check of ``exercise_id`` and return the verdict."""
+    if exercise_id not in _EXERCISES:
+        raise KeyError(f"no exercise {exercise_id!r}; known: {', '.join(exercise_ids())}")
+    ex = _EXERCISES[exercise_id]
+    head = f"Exercise {exercise_id} ({ex.title})"
+    if not callable(answer):
+        return Verdict(exercise_id, False, f"{head}: pass your function itself, not {type(answer).__name__}.")
+    try:
+        got = ex.run(answer)
+    except NotImplementedError:
+        return Verdict(exercise_id, False, f"{head}: not attempted yet. Replace `raise NotImplementedError` "
+                                           "with your code and run this cell again.")
+    except Exception as exc:  # a learner's bug: report it instead of a traceback
+        return Verdict(exercise_id, False, f"{head}: your function raised {type(exc).__name__}: {exc}")
+    expected = ex.reference()
+    if ex.compare(got, expected):
+        return Verdict(exercise_id, True, f"{head}: correct! On the toy data you got {_show(got)}.")
+    return Verdict(exercise_id, False, f"{head}: not yet.\n  expected: {_show(expected)}\n"
+                                       f"  got:      {_show(got)}\n  hint: {ex.hint}")
+
+
+def check(exercise_id: str, answer: Callable) -> None:
+    """Print the verdict for a learner's answer (what an exercise cell calls)."""
+    print(verify(exercise_id, answer))
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, (pd.Series, pd.DataFrame)):
+        return "\n    " + value.to_string().replace("\n", "\n    ")
+    return repr(value)
+
+
+def _close(got: Any, expected: float) -> bool:
+    try:
+        return bool(np.isclose(float(got), expected, rtol=0, atol=1e-9))
+    except (TypeError, ValueError):
+        return False
+
+
+def _same_pairs(got: Any, expected: set) -> bool:
+    if not isinstance(got, pd.DataFrame) or not {"user_id", "item_id"} <= set(got.columns):
+        return False
+    return set(zip(got["user_id"], got["item_id"])) == expected and not got.duplicated(["user_id", "item_id"]).any()
+
+
+# ------------------------------------------------------------------ notebook 01
+
+def _toy_ratings() -> pd.DataFrame:
+    return load_toy().ratings
+
+
+def _ref_sparsity() -> float:
+    # independent of pandas: count distinct cells by hand
+    ratings = _toy_ratings()
+    cells = {(u, i) for u, i in zip(ratings["user_id"], ratings["item_id"])}
+    n_users = len(set(ratings["user_id"]))
+    n_items = len(set(ratings["item_id"]))
+    return 1 - len(cells) / (n_users * n_items)
+
+
+def _ref_top_share() -> float:
+    ratings = _toy_ratings()
+    counts = sorted(ratings["item_id"].value_counts().tolist(), reverse=True)
+    top = int(np.ceil(0.25 * len(counts)))
+    return sum(counts[:top]) / sum(counts)
+
+
+def _ref_implicit() -> set:
+    ratings = _toy_ratings()
+    return {(u, i) for u, i, r in zip(ratings["user_id"], ratings["item_id"], ratings["rating"]) if r >= 4}
+
+
+_register(
+    "01.1",
+    title="sparsity",
+    run=lambda f: f(_toy_ratings()),
+    reference=_ref_sparsity,
+    compare=_close,
+    hint="sparsity = 1 - (known cells) / (users x items); count users and items that appear in the ratings.",
+)
+_register(
+    "01.2",
+    title="share of ratings on the most popular movies",
+    run=lambda f: f(_toy_ratings(), 0.25),
+    reference=_ref_top_share,
+    compare=_close,
+    hint="count ratings per movie, sort descending, keep the first ceil(fraction x movies) and divide their sum by all ratings.",
+)
+_register(
+    "01.3",
+    title="explicit to implicit feedback",
+    run=lambda f: f(_toy_ratings(), 4),
+    reference=_ref_implicit,
+    compare=_same_pairs,
+    hint="keep the rows whose rating is >= threshold, with their user_id and item_id columns.",
+)

@@ -1,0 +1,91 @@
+"""Plot style and the small figures the notebooks share.
+
+Every function takes an optional ``ax`` and returns the axes it drew on, so a
+notebook can combine them in subplots and still add a title of its own.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+__all__ = ["heatmap", "long_tail", "rating_distribution", "set_style", "spy"]
+
+
+def set_style() -> None:
+    """One consistent, readable style for every figure of the course."""
+    plt.rcParams.update({
+        "figure.figsize": (7.0, 4.0),
+        "figure.dpi": 80,  # keeps the notebooks small; raise it for slides
+        "axes.grid": True,
+        "grid.alpha": 0.3,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "axes.titleweight": "bold",
+        "font.size": 11,
+    })
+
+
+def _axes(ax):
+    return ax if ax is not None else plt.subplots()[1]
+
+
+def rating_distribution(ratings: pd.DataFrame, ax=None, title: str = "How users rate"):
+    """Bar chart of how many ratings each star value received."""
+    ax = _axes(ax)
+    counts = ratings["rating"].value_counts().sort_index()
+    bars = ax.bar(counts.index.astype(str), counts.to_numpy(), color="tab:blue")
+    ax.bar_label(bars, labels=[f"{c:,}" for c in counts], fontsize=9)
+    ax.set(title=title, xlabel="rating (stars)", ylabel="number of ratings")
+    return ax
+
+
+def long_tail(counts: pd.Series, ax=None, what: str = "movie", log: bool = True, head: float = 0.2):
+    """Ratings per user or per item, sorted by rank: the long tail.
+
+    The most popular ``head`` fraction is shaded, and its share of all ratings
+    is written in the legend.
+    """
+    ax = _axes(ax)
+    values = np.sort(counts.to_numpy())[::-1]
+    ranks = np.arange(1, len(values) + 1)
+    n_head = int(np.ceil(head * len(values)))
+    share = values[:n_head].sum() / values.sum()
+    ax.fill_between(ranks[:n_head], values[:n_head], color="tab:orange", alpha=0.4,
+                    label=f"top {head:.0%} of {what}s: {share:.0%} of ratings")
+    ax.plot(ranks, values, color="tab:blue")
+    if log:
+        ax.set_yscale("log")
+    ax.set(title=f"Ratings per {what}, most rated first", xlabel=f"{what} rank",
+           ylabel="number of ratings" + (" (log scale)" if log else ""))
+    ax.legend()
+    return ax
+
+
+def heatmap(matrix: pd.DataFrame, ax=None, title: str = "", annotate: bool = True, cmap: str = "viridis",
+            label: str = "rating (stars)", vmin: float | None = 1, vmax: float | None = 5):
+    """A labelled matrix; missing (NaN) cells stay blank so "unknown" never looks like 0."""
+    ax = _axes(ax)
+    values = matrix.to_numpy(dtype=float)
+    image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+    ax.figure.colorbar(image, ax=ax, label=label)
+    ax.set_xticks(range(values.shape[1]), [str(c) for c in matrix.columns], rotation=45, ha="right")
+    ax.set_yticks(range(values.shape[0]), [str(r) for r in matrix.index])
+    ax.grid(False)
+    if annotate:
+        for (r, c), v in np.ndenumerate(values):
+            if not np.isnan(v):
+                ax.text(c, r, f"{v:g}", ha="center", va="center", color="white", fontsize=9)
+    ax.set(title=title, xlabel=matrix.columns.name or "", ylabel=matrix.index.name or "")
+    return ax
+
+
+def spy(matrix, ax=None, title: str = "Which cells are known", markersize: float = 0.3):
+    """Dot for every known cell of a (sparse) user-item matrix."""
+    ax = _axes(ax)
+    ax.spy(matrix, markersize=markersize, aspect="auto", color="tab:blue")
+    ax.grid(False)
+    ax.set(title=title, xlabel="item index", ylabel="user index")
+    ax.xaxis.set_ticks_position("bottom")
+    return ax
