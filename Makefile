@@ -48,7 +48,8 @@ lab: data kernel
 	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks --port=$(PORT) $(LAB_ARGS)
 
 test: data
-	$(PYTEST) -n $(JOBS) --dist loadscope --nbval --nbval-current-env -p no:cacheprovider tests notebooks
+	$(PYTEST) -n $(JOBS) --dist loadscope --doctest-modules --nbval --nbval-current-env -p no:cacheprovider \
+		tests recsys_course notebooks
 
 bench: data
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

@@ -76,7 +76,8 @@ def heatmap(matrix: pd.DataFrame, ax=None, title: str = "", annotate: bool = Tru
     if annotate:
         for (r, c), v in np.ndenumerate(values):
             if not np.isnan(v):
-                ax.text(c, r, f"{v:g}", ha="center", va="center", color="white", fontsize=9)
+                light = image.norm(v) > 0.6  # dark text on the bright end of the colour map
+                ax.text(c, r, f"{v:g}", ha="center", va="center", color="black" if light else "white", fontsize=9)
     ax.set(title=title, xlabel=matrix.columns.name or "", ylabel=matrix.index.name or "")
     return ax
 
