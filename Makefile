@@ -13,6 +13,8 @@ JOBS   ?= 2
 PORT   ?= 8888
 
 BIN      := $(VENV)/bin
+# Jupyter refuses to start as root (common in containers) unless told it is intended.
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 STAMP    := $(VENV)/.installed
 PYTEST   := $(BIN)/python -m pytest
 
@@ -45,7 +47,7 @@ kernel: $(STAMP)
 	$(BIN)/python -m ipykernel install --user --name recsys-course --display-name "Python (recsys-course)" >/dev/null
 
 lab: data kernel
-	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks --port=$(PORT) $(LAB_ARGS)
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks --port=$(PORT) $(ALLOW_ROOT) $(LAB_ARGS)
 
 test: data
 	$(PYTEST) -n $(JOBS) --dist loadscope --doctest-modules --nbval --nbval-current-env -p no:cacheprovider \

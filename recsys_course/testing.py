@@ -17,7 +17,7 @@ import pandas as pd
 
 from .data import EXPECTED, GENRES, RECBOLE_MEMBERS, MovieLens, load_toy
 
-__all__ = ["load_toy", "synthetic_movielens", "write_official_zip", "write_recbole_wheel"]
+__all__ = ["load_toy", "synthetic_movielens", "unix_seconds", "write_official_zip", "write_recbole_wheel"]
 
 
 def synthetic_movielens(random_state: int = 0) -> MovieLens:
@@ -55,7 +55,8 @@ def synthetic_movielens(random_state: int = 0) -> MovieLens:
     return MovieLens(ratings, movies, users_frame)
 
 
-def _unix_seconds(timestamp: pd.Series) -> pd.Series:
+def unix_seconds(timestamp: pd.Series) -> pd.Series:
+    """Datetimes (or seconds already) as whole seconds since 1970, as MovieLens stores them."""
     if pd.api.types.is_datetime64_any_dtype(timestamp):
         return (timestamp - pd.Timestamp(0)) // pd.Timedelta(seconds=1)
     return timestamp.astype("int64")
@@ -65,7 +66,7 @@ def write_official_zip(data: MovieLens, path: str | Path, *, folder: str = "ml-1
                        extra: dict[str, bytes] | None = None) -> Path:
     """Write ``data`` in the GroupLens layout (``u.data``, ``u.item``, ``u.user``) as a zip."""
     ratings, movies, users = data
-    u_data = ratings.assign(timestamp=_unix_seconds(ratings["timestamp"]))[
+    u_data = ratings.assign(timestamp=unix_seconds(ratings["timestamp"]))[
         ["user_id", "item_id", "rating", "timestamp"]
     ].to_csv(sep="\t", header=False, index=False, lineterminator="\n")
     lines = []
@@ -91,7 +92,7 @@ def write_official_zip(data: MovieLens, path: str | Path, *, folder: str = "ml-1
 def write_recbole_wheel(data: MovieLens, path: str | Path) -> Path:
     """Write ``data`` as RecBole atomic files inside a minimal installable-looking wheel."""
     ratings, movies, users = data
-    inter = ratings.assign(timestamp=_unix_seconds(ratings["timestamp"]))[
+    inter = ratings.assign(timestamp=unix_seconds(ratings["timestamp"]))[
         ["user_id", "item_id", "rating", "timestamp"]
     ]
     inter.columns = ["user_id:token", "item_id:token", "rating:float", "timestamp:float"]
