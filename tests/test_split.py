@@ -1,0 +1,116 @@
+"""Splits: sizes add up, no pair in both halves, time order respected, deterministic."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys_course import split as S
+
+
+def random_ratings(seed, n_users=40, n_items=60, n=800):
+    """Random ratings with many timestamp ties, for property checks."""
+    rng = np.random.default_rng(seed)
+    pairs = rng.choice(n_users * n_items, n, replace=False)
+    return pd.DataFrame({
+        "user_id": pairs // n_items + 1,
+        "item_id": pairs % n_items + 1,
+        "rating": rng.integers(1, 6, n),
+        "timestamp": pd.to_datetime(rng.integers(0, 200, n), unit="D", origin="1997-09-20"),
+    })
+
+
+SEEDS = range(25)
+
+
+def _pairs(frame):
+    return set(zip(frame.user_id, frame.item_id))
+
+
+def _assert_partition(ratings, train, test, dropped=0):
+    assert len(train) + len(test) + dropped == len(ratings)
+    assert not _pairs(train) & _pairs(test)
+    assert train.index.is_monotonic_increasing and test.index.is_monotonic_increasing  # order kept
+    assert set(train.index) | set(test.index) <= set(ratings.index)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_random_split_partitions_and_is_deterministic(seed):
+    ratings = random_ratings(seed)
+    train, test, summary = S.random_split(ratings, test_size=0.25, random_state=seed)
+    _assert_partition(ratings, train, test)
+    assert len(test) == 200 and summary["test_ratings"] == 200
+    again = S.random_split(ratings, test_size=0.25, random_state=seed)
+    assert again.test.index.equals(test.index)
+    assert not S.random_split(ratings, test_size=0.25, random_state=seed + 100).test.index.equals(test.index)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_temporal_split_never_tests_on_the_past(seed):
+    ratings = random_ratings(seed)
+    train, test, summary = S.temporal_split(ratings, test_size=0.2)
+    assert train.timestamp.max() < summary["cutoff"] <= test.timestamp.min()
+    _assert_partition(ratings, train, test, dropped=summary["cold_start_ratings"])
+    assert test.user_id.isin(train.user_id).all() and test.item_id.isin(train.item_id).all()
+    kept = S.temporal_split(ratings, test_size=0.2, cold_start="keep").test
+    assert (kept.cold_user | kept.cold_item).sum() == summary["cold_start_ratings"]
+    assert 0.1 < (len(kept) / len(ratings)) < 0.3
+
+
+def test_temporal_split_with_an_explicit_cutoff_and_its_summary(toy):
+    train, test, summary = S.temporal_split(toy.ratings, "2024-02-01", cold_start="keep")
+    assert (train.timestamp < pd.Timestamp("2024-02-01")).all()
+    assert (test.timestamp >= pd.Timestamp("2024-02-01")).all()
+    assert summary["cutoff"] == pd.Timestamp("2024-02-01")
+    assert summary["train_ratings"] + summary["test_ratings"] == 23
+    # Interstellar (7) is first rated on 2024-02-01: cold at the cut-off
+    assert test.loc[test.item_id == 7, "cold_item"].all()
+    with pytest.raises(ValueError, match="empty test"):
+        S.temporal_split(toy.ratings, "2030-01-01")
+    with pytest.raises(ValueError, match="cold_start must be"):
+        S.temporal_split(toy.ratings, cold_start="maybe")
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("n", [1, 3])
+def test_leave_last_out_takes_each_users_latest(seed, n):
+    ratings = random_ratings(seed)
+    train, test, summary = S.leave_last_out(ratings, n=n)
+    _assert_partition(ratings, train, test)
+    per_user = ratings.groupby("user_id").size()
+    assert (test.groupby("user_id").size() == n).all()
+    assert set(test.user_id) == set(per_user[per_user > n].index)
+    assert summary["users_kept_in_train"] == (per_user <= n).sum()
+    last_train = train.groupby("user_id").timestamp.max()
+    first_test = test.groupby("user_id").timestamp.min()
+    assert (first_test >= last_train.reindex(first_test.index)).all()
+    assert S.leave_last_out(ratings, n=n).test.index.equals(test.index)
+
+
+def test_leave_last_out_breaks_time_ties_by_row_order():
+    ratings = pd.DataFrame({"user_id": [1, 1, 1], "item_id": [10, 11, 12], "rating": [3, 4, 5],
+                            "timestamp": pd.to_datetime(["1998-01-01", "1998-01-02", "1998-01-02"])})
+    assert S.leave_last_out(ratings).test.item_id.tolist() == [12]
+    with pytest.raises(ValueError, match="n must be an integer >= 1"):
+        S.leave_last_out(ratings, n=0)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("by", ["item", "user"])
+def test_cold_start_split_holds_out_whole_items_or_users(seed, by):
+    ratings = random_ratings(seed)
+    train, test, summary = S.cold_start_split(ratings, by=by, fraction=0.1, random_state=seed)
+    _assert_partition(ratings, train, test)
+    column = f"{by}_id"
+    held_out = set(summary["held_out"])
+    assert set(test[column]) == held_out and not held_out & set(train[column])
+    assert len(held_out) == round(0.1 * ratings[column].nunique())
+    assert S.cold_start_split(ratings, by=by, fraction=0.1, random_state=seed).summary["held_out"] == sorted(held_out)
+
+
+def test_bad_arguments_name_the_rule(toy):
+    with pytest.raises(ValueError, match="test_size must be between 0 and 1"):
+        S.random_split(toy.ratings, test_size=1.5)
+    with pytest.raises(ValueError, match="by must be 'item' or 'user'"):
+        S.cold_start_split(toy.ratings, by="movie")
+    with pytest.raises(ValueError, match=r"no column\(s\) \['timestamp'\]"):
+        S.leave_last_out(toy.ratings.drop(columns="timestamp"))
