@@ -5,7 +5,7 @@ a temporary data home, so the course's own cache is only read, never replaced.
 For reference it also times Surprise reading the same ratings from a ``u.data``
 file (``Dataset.load_from_file`` with its ``ml-100k`` reader) in the same run.
 
-Run with ``make bench`` (or ``.venv/bin/python benchmarks/bench_load.py``).
+Run with ``make bench`` (or ``.venv/bin/python benchmarks/load_movielens.py``).
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def main():
     for name, row in rows.items():
         lines.append(f"| {name} | {row['median_s']:.3f} | {row['min_s']:.3f} | {row['repeat']} "
                      f"| {row['x_cache']:.1f} | {row['outcome']} |")
-    lines += ["", "Produced by `benchmarks/bench_load.py` (`make bench`)."]
+    lines += ["", "Produced by `benchmarks/load_movielens.py` (`make bench`)."]
     (RESULTS / "load_movielens.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -1,0 +1,1 @@
+"""Recommendation models of the course; each one implements only its own scoring."""

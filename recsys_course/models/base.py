@@ -1,0 +1,120 @@
+"""What every rating model of the course shares: id mapping, fallbacks, clipping.
+
+A model subclasses :class:`RatingModel` and implements two methods on *inner*
+indices (0..n_users-1, 0..n_items-1):
+
+* ``_fit(u, i, r)``: learn from the training ratings;
+* ``_estimate(u, i)``: the raw estimates for known (user, item) pairs, plus a
+  boolean array that is True where the model could not make a real estimate
+  and fell back to something simpler.
+
+The base class maps raw ids to indices, answers for unknown users or items
+with the global mean of the training ratings (and says so, like Surprise's
+``was_impossible``), clips predictions to the rating scale, and builds top-N
+lists. That keeps each model down to its own maths.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..metrics import rank_by_score
+
+__all__ = ["NotFittedError", "RatingModel"]
+
+
+class NotFittedError(RuntimeError):
+    """A model was used before ``fit``."""
+
+
+class RatingModel:
+    """Base class of the course's rating-prediction models (scikit-learn conventions)."""
+
+    rating_scale = (1.0, 5.0)
+
+    # -------------------------------------------------------------- fitting
+
+    def fit(self, ratings: pd.DataFrame):
+        """Learn from a frame with ``user_id``, ``item_id`` and ``rating``; returns ``self``."""
+        missing = {"user_id", "item_id", "rating"} - set(ratings.columns)
+        if missing:
+            raise ValueError(f"ratings needs columns user_id, item_id, rating; missing {sorted(missing)}")
+        if ratings.empty:
+            raise ValueError("ratings is empty: there is nothing to learn from")
+        if ratings.duplicated(["user_id", "item_id"]).any():
+            raise ValueError("ratings has a (user_id, item_id) pair more than once; keep one rating per pair")
+        self.user_ids_ = pd.Index(pd.unique(ratings["user_id"]))   # order of first appearance
+        self.item_ids_ = pd.Index(pd.unique(ratings["item_id"]))
+        u = self.user_ids_.get_indexer(ratings["user_id"])
+        i = self.item_ids_.get_indexer(ratings["item_id"])
+        r = ratings["rating"].to_numpy(dtype=np.float64)
+        self.global_mean_ = float(r.mean())
+        self.item_popularity_ = np.bincount(i, minlength=len(self.item_ids_))
+        self._seen = pd.Series(i).groupby(u).agg(list)
+        self._fit(u, i, r)
+        return self
+
+    def _fit(self, u: np.ndarray, i: np.ndarray, r: np.ndarray) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _estimate(self, u: np.ndarray, i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+        raise NotImplementedError
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "global_mean_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(ratings) first")
+
+    # ----------------------------------------------------------- predicting
+
+    def predict(self, user_ids, item_ids, *, clip: bool = True, details: bool = False):
+        """Predicted ratings for the pairs ``(user_ids[j], item_ids[j])``.
+
+        Pairs with a user or item not seen in ``fit`` get the global mean of
+        the training ratings. With ``details=True`` a frame is returned with
+        the estimate and a ``was_impossible`` column (True for those
+        fall-backs and for pairs where the model itself had to fall back).
+        """
+        self._check_fitted()
+        user_ids, item_ids = np.asarray(user_ids), np.asarray(item_ids)
+        if user_ids.shape != item_ids.shape or user_ids.ndim != 1:
+            raise ValueError(f"user_ids and item_ids must be 1-d and of equal length, "
+                             f"got shapes {user_ids.shape} and {item_ids.shape}")
+        u = self.user_ids_.get_indexer(user_ids)
+        i = self.item_ids_.get_indexer(item_ids)
+        known = (u >= 0) & (i >= 0)
+        est = np.full(len(u), self.global_mean_)
+        impossible = ~known
+        if known.any():
+            est[known], impossible[known] = self._estimate(u[known], i[known])
+        if clip:
+            est = np.clip(est, *self.rating_scale)
+        if not details:
+            return est
+        reason = np.where(u < 0, "unknown user", np.where(i < 0, "unknown item", ""))
+        return pd.DataFrame({"user_id": user_ids, "item_id": item_ids, "estimate": est,
+                             "was_impossible": impossible, "reason": reason})
+
+    def recommend(self, user_id, n: int = 10, exclude_seen: bool = True) -> pd.DataFrame:
+        """The ``n`` items with the highest predicted rating for one user.
+
+        Ranks by the unclipped estimate (clipping at 5 stars would make many
+        items tie), ties broken by item id. An unknown user gets the most
+        popular items instead, and the ``source`` column says so.
+        """
+        self._check_fitted()
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"n must be an integer >= 1, got {n!r}")
+        u = self.user_ids_.get_indexer([user_id])[0]
+        if u < 0:
+            scores = pd.Series(self.item_popularity_.astype(float), index=self.item_ids_)
+            top = rank_by_score(scores, n)
+            return pd.DataFrame({"item_id": top, "score": scores[top].to_numpy(),
+                                 "source": "popularity: unknown user"})
+        candidates = np.arange(len(self.item_ids_))
+        if exclude_seen:
+            candidates = np.setdiff1d(candidates, self._seen.get(u, []))
+        est, _ = self._estimate(np.full(len(candidates), u), candidates)
+        scores = pd.Series(est, index=self.item_ids_[candidates])
+        top = rank_by_score(scores, n)
+        return pd.DataFrame({"item_id": top, "score": scores[top].to_numpy(), "source": "model"})
