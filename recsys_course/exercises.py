@@ -158,3 +158,109 @@ _register(
     compare=_same_pairs,
     hint="keep the rows whose rating is >= threshold, with their user_id and item_id columns.",
 )
+
+
+# ------------------------------------------------------------------ notebook 02
+
+def _toy_matrix() -> pd.DataFrame:
+    """Toy ratings as a users x movies frame with NaN for unknown cells (ids as labels)."""
+    return _toy_ratings().pivot(index="user_id", columns="item_id", values="rating")
+
+
+def _corated(a: pd.Series, b: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    both = a.notna() & b.notna()
+    return a[both].to_numpy(float), b[both].to_numpy(float)
+
+
+def _all_pairs(f: Callable) -> list:
+    R = _toy_matrix()
+    return [f(R.loc[x], R.loc[y]) for x in R.index for y in R.index if x < y]
+
+
+def _ref_cosine_pairs() -> list:
+    out = []
+    for a, b in _all_pairs(_corated):
+        den = np.sqrt((a**2).sum() * (b**2).sum())
+        out.append(float(a @ b / den) if len(a) else 0.0)
+    return out
+
+
+def _ref_pearson_pairs() -> list:
+    out = []
+    for a, b in _all_pairs(_corated):
+        a, b = a - a.mean(), b - b.mean()
+        den = np.sqrt((a**2).sum() * (b**2).sum())
+        out.append(float(a @ b / den) if len(a) and den > 0 else 0.0)
+    return out
+
+
+_PREDICT_CELLS = [(1, 3), (1, 5), (1, 8), (3, 4), (4, 1), (5, 7)]
+
+
+def _run_predict(f: Callable) -> list:
+    R = _toy_matrix()
+    sim = pd.DataFrame(_ref_pearson_matrix(), index=R.index, columns=R.index)
+    return [float(f(R, sim, u, i, 2)) for u, i in _PREDICT_CELLS]
+
+
+def _ref_pearson_matrix() -> np.ndarray:
+    R = _toy_matrix()
+    pairs = iter(_ref_pearson_pairs())
+    S = np.eye(len(R))
+    for a in range(len(R)):
+        for b in range(a + 1, len(R)):
+            S[a, b] = S[b, a] = next(pairs)
+    return S
+
+
+def _ref_predict() -> list:
+    R = _toy_matrix()
+    S = pd.DataFrame(_ref_pearson_matrix(), index=R.index, columns=R.index)
+    out = []
+    for u, i in _PREDICT_CELLS:
+        raters = R.index[R[i].notna()]
+        sims = S.loc[u, raters].sort_values(ascending=False, kind="stable").iloc[:2]
+        sims = sims[sims > 0]
+        mean_u = R.loc[u].mean()
+        if sims.empty:
+            out.append(float(mean_u))
+            continue
+        deviations = np.array([R.loc[v, i] - R.loc[v].mean() for v in sims.index])
+        out.append(float(mean_u + (sims.to_numpy() @ deviations) / sims.sum()))
+    return out
+
+
+def _close_lists(got: Any, expected: list) -> bool:
+    try:
+        return len(got) == len(expected) and bool(np.allclose(np.asarray(got, float), expected, atol=1e-9))
+    except (TypeError, ValueError):
+        return False
+
+
+_register(
+    "02.1",
+    title="cosine similarity over co-rated items",
+    run=lambda f: [float(f(a, b)) for a, b in _all_pairs(lambda a, b: (a, b))],
+    reference=_ref_cosine_pairs,
+    compare=_close_lists,
+    hint="keep the items both users rated (a.notna() & b.notna()), then sum(a*b) / sqrt(sum(a^2) * sum(b^2)); "
+         "return 0.0 when they share no item.",
+)
+_register(
+    "02.2",
+    title="Pearson correlation over co-rated items",
+    run=lambda f: [float(f(a, b)) for a, b in _all_pairs(lambda a, b: (a, b))],
+    reference=_ref_pearson_pairs,
+    compare=_close_lists,
+    hint="centre each user's co-rated ratings on their mean over those same items, then take the cosine; "
+         "return 0.0 when either centred vector is all zeros.",
+)
+_register(
+    "02.3",
+    title="mean-centred k-NN prediction",
+    run=_run_predict,
+    reference=_ref_predict,
+    compare=_close_lists,
+    hint="among users who rated the item, take the k most similar (ties: the first listed), drop those with "
+         "similarity <= 0, then mean_u + sum(s * (r_vi - mean_v)) / sum(s); with no neighbour left, mean_u.",
+)
