@@ -53,6 +53,7 @@ __all__ = [
     "fetch_movielens_100k",
     "load_movielens_100k",
     "load_toy",
+    "load_toy_genre_weights",
     "rating_matrix",
 ]
 
@@ -279,6 +280,19 @@ def load_toy(path: str | Path | None = None) -> MovieLens:
     ratings["timestamp"] = pd.to_datetime(ratings["timestamp"])
     movies["year"] = movies["year"].astype("Int64")
     return MovieLens(ratings, _with_genre_columns(movies), users)
+
+
+def load_toy_genre_weights(path: str | Path | None = None) -> pd.DataFrame:
+    """Hand-made genre weights (0..1) of the 8 toy movies, indexed by ``item_id``.
+
+    Invented to explain content-based similarity before TF-IDF: how much of
+    each of six broad genres a movie has, as a person might judge it.
+    """
+    folder = Path(path) if path is not None else Path(__file__).resolve().parent.parent / "datasets" / "toy"
+    try:
+        return pd.read_csv(folder / "genre_weights.csv", index_col="item_id")
+    except FileNotFoundError as exc:
+        raise DataError(f"toy genre weights not found: {exc.filename}") from exc
 
 
 # ------------------------------------------------------------------------ sources

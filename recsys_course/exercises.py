@@ -19,7 +19,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from .data import load_toy
+from .data import load_toy, load_toy_genre_weights
 
 __all__ = ["Verdict", "check", "exercise_ids", "verify"]
 
@@ -263,4 +263,89 @@ _register(
     compare=_close_lists,
     hint="among users who rated the item, take the k most similar (ties: the first listed), drop those with "
          "similarity <= 0, then mean_u + sum(s * (r_vi - mean_v)) / sum(s); with no neighbour left, mean_u.",
+)
+
+
+# ------------------------------------------------------------------ notebook 04
+
+def _toy_weights() -> pd.DataFrame:
+    titles = load_toy().movies.set_index("item_id")["title"]
+    return load_toy_genre_weights().rename(index=titles)
+
+
+def _ref_most_similar() -> list:
+    V = _toy_weights()
+    out = []
+    for title in ("Inception", "Frozen", "Titanic"):
+        x = V.loc[title].to_numpy(float)
+        sims = {t: float(x @ V.loc[t].to_numpy(float) / (np.linalg.norm(x) * np.linalg.norm(V.loc[t])))
+                for t in V.index if t != title}
+        out.append(sorted(sims, key=lambda t: -sims[t])[:3])
+    return out
+
+
+_IDF_TERMS = ("genre_drama", "genre_scifi", "inception", "decade_2010s")
+
+
+def _toy_documents() -> list:
+    movies = load_toy().movies
+    from .models.content import movie_documents
+
+    return movie_documents(movies).tolist()
+
+
+def _ref_idf() -> list:
+    docs = [set(d.split()) for d in _toy_documents()]
+    n = len(docs)
+    return [float(np.log((1 + n) / (1 + sum(term in d for d in docs))) + 1) for term in _IDF_TERMS]
+
+
+def _ref_profiles() -> list:
+    V = _toy_weights()
+    R = _toy_matrix().rename(columns=load_toy().movies.set_index("item_id")["title"])
+    out = []
+    for user in (1, 3):
+        rated = R.loc[user].dropna()
+        w = rated - rated.mean()
+        out.append((V.loc[rated.index].mul(w, axis=0).sum() / len(rated)).to_numpy().tolist())
+    return out
+
+
+def _run_profiles(f: Callable) -> list:
+    V = _toy_weights()
+    R = _toy_matrix().rename(columns=load_toy().movies.set_index("item_id")["title"])
+    return [np.asarray(pd.Series(f(R.loc[user].dropna(), V)).reindex(V.columns), float).tolist() for user in (1, 3)]
+
+
+def _close_nested(got: Any, expected: list) -> bool:
+    try:
+        return bool(np.allclose(np.asarray(got, float), np.asarray(expected, float), atol=1e-9))
+    except (TypeError, ValueError):
+        return False
+
+
+_register(
+    "04.1",
+    title="most similar movies by genre weights",
+    run=lambda f: [list(f(_toy_weights(), title, 3)) for title in ("Inception", "Frozen", "Titanic")],
+    reference=_ref_most_similar,
+    compare=lambda got, expected: got == expected,
+    hint="cosine of the movie's row with every other row (divide the dot product by both norms), "
+         "drop the movie itself, return the titles of the n largest.",
+)
+_register(
+    "04.2",
+    title="smoothed inverse document frequency",
+    run=lambda f: [float(f(_toy_documents(), term)) for term in _IDF_TERMS],
+    reference=_ref_idf,
+    compare=_close_lists,
+    hint="df = number of documents whose words include the term; idf = ln((1 + n) / (1 + df)) + 1.",
+)
+_register(
+    "04.3",
+    title="mean-centred user profile",
+    run=_run_profiles,
+    reference=_ref_profiles,
+    compare=_close_nested,
+    hint="weight each rated movie's vector by (rating - the user's mean rating), sum, and divide by the number of rated movies.",
 )

@@ -144,11 +144,16 @@ class ContentRecommender:
         if user_id not in self._by_user:
             raise KeyError(f"user_id {user_id!r} has no ratings in the data this model was fitted on")
         rated = self._by_user[user_id]
-        weights = rated["rating"].to_numpy(float) - rated["rating"].mean()
+        return self._profile_of(rated["item_id"].to_numpy(), rated["rating"].to_numpy(float))
+
+    def _profile_of(self, item_ids, ratings) -> sparse.csr_matrix:
+        rows = self.item_ids_.get_indexer(item_ids)
+        if (rows < 0).any():
+            raise KeyError(f"unknown item_id {item_ids[np.flatnonzero(rows < 0)[0]].item()!r}")
+        weights = ratings - ratings.mean()
         if not np.any(weights):
-            weights = np.ones(len(rated))  # all ratings equal: every movie counts the same
-        X = self.item_features_[self.item_ids_.get_indexer(rated["item_id"])]
-        return sparse.csr_matrix(weights @ X / len(rated))
+            weights = np.ones(len(ratings))  # all ratings equal: every movie counts the same
+        return sparse.csr_matrix(weights @ self.item_features_[rows] / len(ratings))
 
     def profile_terms(self, user_id, n: int = 10) -> pd.Series:
         """The terms with the largest weights in the user's profile."""
@@ -158,10 +163,23 @@ class ContentRecommender:
 
     def scores(self, user_id) -> pd.Series:
         """Cosine between the user's profile and every movie."""
-        profile = self.profile(user_id)
+        return self._cosines(self.profile(user_id))
+
+    def _cosines(self, profile: sparse.csr_matrix) -> pd.Series:
         norm = float(np.sqrt(profile.multiply(profile).sum()))
         raw = (self.item_features_ @ profile.T).toarray().ravel()
         return pd.Series(raw / norm if norm > 0 else raw, index=self.item_ids_)
+
+    def recommend_from(self, ratings: dict, n: int = 10) -> pd.DataFrame:
+        """Recommend for someone new, described only by a few ratings ``{item_id: stars}`` (no refit)."""
+        self._check_fitted()
+        _check_n(n)
+        if not ratings:
+            raise ValueError("ratings is empty: rate at least one movie")
+        items = np.array(list(ratings))
+        scores = self._cosines(self._profile_of(items, np.array(list(ratings.values()), float))).drop(items)
+        top = rank_by_score(scores, n)
+        return pd.DataFrame({"item_id": top, "score": scores[top].to_numpy(), "source": "content"})
 
     def recommend(self, user_id, n: int = 10, exclude_seen: bool = True) -> pd.DataFrame:
         """The ``n`` movies closest to the user's profile; popularity for a user without ratings."""

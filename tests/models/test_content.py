@@ -80,3 +80,15 @@ def test_bad_ids_and_unfitted_use(model, toy):
         ContentRecommender().recommend(1)
     with pytest.raises(ValueError, match="missing from movies"):
         ContentRecommender().fit(pd.DataFrame({"user_id": [1], "item_id": [77], "rating": [3]}), toy.movies)
+
+
+def test_recommend_from_a_few_ratings_equals_a_refit(toy):
+    new = {7: 5, 2: 1}  # loves Interstellar, dislikes The Notebook
+    base = ContentRecommender().fit(toy.ratings, toy.movies)
+    extra = pd.DataFrame({"user_id": [99, 99], "item_id": list(new), "rating": list(new.values())})
+    refit = ContentRecommender().fit(pd.concat([toy.ratings, extra]), toy.movies)
+    pd.testing.assert_frame_equal(base.recommend_from(new, n=3), refit.recommend(99, n=3))
+    with pytest.raises(ValueError, match="rate at least one movie"):
+        base.recommend_from({})
+    with pytest.raises(KeyError, match="unknown item_id 999"):
+        base.recommend_from({999: 4})
