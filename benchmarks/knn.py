@@ -11,15 +11,10 @@ Writes ``benchmarks/results/knn.{md,json}``. Run with ``make bench``.
 
 from __future__ import annotations
 
-import json
-import os
-import platform
 import statistics
 import time
-from datetime import datetime, timezone
-from importlib.metadata import version
-from pathlib import Path
 
+import _report
 import numpy as np
 from surprise import Dataset, KNNWithMeans, Reader
 
@@ -28,7 +23,6 @@ from recsys_course.metrics import rmse
 from recsys_course.models.knn import ItemKNN, UserKNN
 from recsys_course.split import random_split
 
-RESULTS = Path(__file__).parent / "results"
 REPEAT = 3
 
 
@@ -78,22 +72,10 @@ def main():
                 "rmse_surprise": rmse(test.rating, s_est), "rmse_ours": rmse(test.rating, o_est),
                 "max_abs_diff": float(np.max(np.abs(s_est - o_est))),
             })
-    meta = {
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, {platform.system()}",
-        "python": platform.python_version(),
-        "versions": {p: version(p) for p in ("numpy", "scipy", "scikit-surprise")},
-        "data": f"MovieLens-100k, random 80/20 split (random_state=0): {len(train):,} train, {len(test):,} test",
-        "repeat": REPEAT,
-    }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "knn.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
-    lines = [
-        "# k-NN collaborative filtering: recsys_course vs Surprise KNNWithMeans",
-        "",
-        f"{meta['date']} · {meta['machine']} · Python {meta['python']} · "
-        + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()),
-        "",
+    meta = _report.machine(("numpy", "scipy", "scikit-surprise"), repeat=REPEAT,
+                           data=f"MovieLens-100k, random 80/20 split (random_state=0): "
+                                f"{len(train):,} train, {len(test):,} test")
+    table = [
         f"{meta['data']}; k=40, min_support=1; median of {REPEAT} runs.",
         "",
         "| model | sim | Surprise fit (s) | Surprise predict (s) | ours fit (s) | ours predict (s) "
@@ -101,13 +83,11 @@ def main():
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        lines.append(f"| {r['model']} | {r['sim']} | {r['surprise_fit_s']:.2f} | {r['surprise_predict_s']:.2f} "
+        table.append(f"| {r['model']} | {r['sim']} | {r['surprise_fit_s']:.2f} | {r['surprise_predict_s']:.2f} "
                      f"| {r['ours_fit_s']:.3f} | {r['ours_predict_s']:.3f} | {r['speedup']:.1f}x "
                      f"| {r['rmse_surprise']:.6f} | {r['rmse_ours']:.6f} | {r['max_abs_diff']:.1e} |")
-    lines += ["", "Speed-up = Surprise (fit + predict) / ours (fit + predict). "
-              "Produced by `benchmarks/knn.py` (`make bench`)."]
-    (RESULTS / "knn.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    print(_report.write("knn", "k-NN collaborative filtering: recsys_course vs Surprise KNNWithMeans", meta, rows,
+                        table, ["Speed-up = Surprise (fit + predict) / ours (fit + predict)."]))
 
 
 if __name__ == "__main__":

@@ -10,20 +10,16 @@ Run with ``make bench`` (or ``.venv/bin/python benchmarks/load_movielens.py``).
 
 from __future__ import annotations
 
-import json
-import platform
 import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
-from importlib.metadata import version
 from pathlib import Path
 
+import _report
 from recsys_course import data as D
 from recsys_course import testing
 
-RESULTS = Path(__file__).parent / "results"
 
 
 def timed(fn, repeat):
@@ -69,35 +65,12 @@ def main():
     base = rows["cache (validated CSV + SHA-256 check)"]["median_s"]
     for row in rows.values():
         row["x_cache"] = row["median_s"] / base
-    meta = {
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, {_cores()} cores, {platform.system()}",
-        "python": platform.python_version(),
-        "versions": {p: version(p) for p in ("numpy", "pandas", "scikit-surprise")},
-    }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "load_movielens.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
-    lines = [
-        "# Loading MovieLens-100k",
-        "",
-        f"{meta['date']} · {meta['machine']} · Python {meta['python']} · "
-        + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()),
-        "",
-        "| how | median (s) | min (s) | runs | × cache | outcome |",
-        "|---|---:|---:|---:|---:|---|",
-    ]
+    meta = _report.machine(("numpy", "pandas", "scikit-surprise"))
+    table = ["| how | median (s) | min (s) | runs | × cache | outcome |", "|---|---:|---:|---:|---:|---|"]
     for name, row in rows.items():
-        lines.append(f"| {name} | {row['median_s']:.3f} | {row['min_s']:.3f} | {row['repeat']} "
+        table.append(f"| {name} | {row['median_s']:.3f} | {row['min_s']:.3f} | {row['repeat']} "
                      f"| {row['x_cache']:.1f} | {row['outcome']} |")
-    lines += ["", "Produced by `benchmarks/load_movielens.py` (`make bench`)."]
-    (RESULTS / "load_movielens.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-
-
-def _cores():
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(_report.write("load_movielens", "Loading MovieLens-100k", meta, rows, table, []))
 
 
 if __name__ == "__main__":
