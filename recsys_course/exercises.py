@@ -349,3 +349,67 @@ _register(
     compare=_close_nested,
     hint="weight each rated movie's vector by (rating - the user's mean rating), sum, and divide by the number of rated movies.",
 )
+
+
+# ------------------------------------------------------------------ notebook 05
+
+_AGES = (7, 17, 18, 24, 25, 34, 35, 44, 45, 49, 50, 55, 56, 73)
+
+
+def _ref_age_bands() -> list:
+    bands = []
+    for age in _AGES:
+        edges = [(17, "<18"), (24, "18-24"), (34, "25-34"), (44, "35-44"), (49, "45-49"), (55, "50-55")]
+        bands.append(next((name for top, name in edges if age <= top), "56+"))
+    return bands
+
+
+def _ref_item_features() -> dict:
+    movies = load_toy().movies
+    return {int(i): [f"genre:{g}" for g in gs] + [f"decade:{int(y) // 10 * 10}s"]
+            for i, gs, y in zip(movies["item_id"], movies["genres"], movies["year"])}
+
+
+def _lightfm_case():
+    """A tiny LightFM-like model: 4 user features, 5 item features, 3 dimensions (seeded)."""
+    rng = np.random.default_rng(5)
+    return {
+        "user_weights": np.array([0.5, 0.0, 0.25, 0.25]),
+        "item_weights": np.array([0.0, 1 / 3, 1 / 3, 0.0, 1 / 3]),
+        "user_embeddings": rng.normal(size=(4, 3)), "item_embeddings": rng.normal(size=(5, 3)),
+        "user_biases": rng.normal(size=4), "item_biases": rng.normal(size=5),
+    }
+
+
+def _ref_lightfm_score() -> float:
+    c = _lightfm_case()
+    user = c["user_weights"] @ c["user_embeddings"]
+    item = c["item_weights"] @ c["item_embeddings"]
+    return float(user @ item + c["user_weights"] @ c["user_biases"] + c["item_weights"] @ c["item_biases"])
+
+
+_register(
+    "05.1",
+    title="age bands",
+    run=lambda f: [f(age) for age in _AGES],
+    reference=_ref_age_bands,
+    compare=lambda got, expected: list(got) == expected,
+    hint='bands are "<18", "18-24", "25-34", "35-44", "45-49", "50-55" and "56+", both ends included.',
+)
+_register(
+    "05.2",
+    title="item features for LightFM",
+    run=lambda f: {int(k): list(v) for k, v in f(load_toy().movies).items()},
+    reference=_ref_item_features,
+    compare=lambda got, expected: got == expected,
+    hint='one "genre:<name>" per genre, in the order listed, then "decade:<year // 10 * 10>s".',
+)
+_register(
+    "05.3",
+    title="a LightFM score by hand",
+    run=lambda f: f(**_lightfm_case()),
+    reference=_ref_lightfm_score,
+    compare=_close,
+    hint="user vector = user_weights @ user_embeddings, item vector likewise; "
+         "score = their dot product + user_weights @ user_biases + item_weights @ item_biases.",
+)

@@ -100,6 +100,10 @@ class HybridRecommender:
     epochs : int
     positive_threshold : float
         Ratings at or above this are the positive interactions LightFM learns from.
+    negative_threshold : float, optional
+        Ratings at or below this become explicit negative interactions (-1).
+        Only the logistic loss uses negatives; trained on positives alone it
+        has nothing to tell them from. WARP and BPR sample their negatives.
     random_state : int
     verbose : bool
         A tqdm progress bar over epochs.
@@ -107,7 +111,8 @@ class HybridRecommender:
 
     def __init__(self, mode: str = "hybrid", loss: str = "warp", no_components: int = 30, epochs: int = 30,
                  learning_rate: float = 0.05, item_alpha: float = 0.0, user_alpha: float = 0.0,
-                 positive_threshold: float = 4, random_state: int = 0, verbose: bool = False):
+                 positive_threshold: float = 4, negative_threshold: float | None = None, random_state: int = 0,
+                 verbose: bool = False):
         self.mode = mode
         self.loss = loss
         self.no_components = no_components
@@ -116,6 +121,7 @@ class HybridRecommender:
         self.item_alpha = item_alpha
         self.user_alpha = user_alpha
         self.positive_threshold = positive_threshold
+        self.negative_threshold = negative_threshold
         self.random_state = random_state
         self.verbose = verbose
 
@@ -135,7 +141,12 @@ class HybridRecommender:
         if unknown.any():
             raise ValueError(f"{int(unknown.sum())} rating(s) name a user or movie missing from users/movies")
         positives = ratings[ratings["rating"] >= self.positive_threshold]
-        self.interactions_, _ = self.dataset_.build_interactions(zip(positives["user_id"], positives["item_id"]))
+        triples = list(zip(positives["user_id"], positives["item_id"], np.ones(len(positives))))
+        if self.negative_threshold is not None:
+            negatives = ratings[ratings["rating"] <= self.negative_threshold]
+            triples += list(zip(negatives["user_id"], negatives["item_id"], -np.ones(len(negatives))))
+        # build_interactions returns (0/1 pattern, weights): the weights carry the -1 of the negatives
+        _, self.interactions_ = self.dataset_.build_interactions(triples)
         self._seen = ratings.groupby("user_id")["item_id"].agg(list).to_dict()
         self.item_popularity_ = ratings.groupby("item_id").size().reindex(self.item_ids_, fill_value=0)
         self.model_ = LightFM(no_components=self.no_components, loss=self.loss, learning_rate=self.learning_rate,

@@ -97,3 +97,10 @@ def test_training_is_reproducible(small):
 def test_feature_embeddings_are_named(hybrid):
     emb = hybrid.item_feature_embeddings()
     assert "genre:Film-Noir" in emb.index and "decade:1970s" in emb.index and emb.shape[1] == 8
+
+
+def test_negative_threshold_adds_explicit_negatives(small):
+    ratings, movies, users = small
+    model = HybridRecommender(loss="logistic", negative_threshold=2, epochs=1).fit(ratings, users, movies)
+    values = model.interactions_.data
+    assert (values == -1).sum() == (ratings.rating <= 2).sum() and (values == 1).sum() == (ratings.rating >= 4).sum()
