@@ -91,6 +91,9 @@ EXPECTED = {
 # "Toy Story (1995)" -> "Toy Story", 1995; also "... (1995) (V)".
 _TITLE_YEAR = r"^(?P<title>.*?)\s*\((?P<year>\d{4})\)(?:\s*\([A-Za-z]+\))?\s*$"
 
+# The toy data ships with the course (datasets/toy/), unlike MovieLens, which is fetched.
+_TOY = Path(__file__).resolve().parent.parent / "datasets" / "toy"
+
 CACHE_NAME = "ml-100k"
 CACHE_FILES = ("ratings.csv", "movies.csv", "users.csv")
 MANIFEST = "manifest.json"
@@ -268,9 +271,7 @@ def load_toy(path: str | Path | None = None) -> MovieLens:
     Same schema as :func:`load_movielens_100k` (the users frame has ``name``
     instead of demographics), so every function of the package runs on it.
     """
-    folder = Path(path) if path is not None else data_home() / "toy"
-    if not folder.is_dir():
-        folder = Path(__file__).resolve().parent.parent / "datasets" / "toy"
+    folder = Path(path) if path is not None else _TOY
     try:
         ratings = pd.read_csv(folder / "ratings.csv")
         movies = pd.read_csv(folder / "movies.csv", dtype={"title": str, "genres": str})
@@ -288,7 +289,7 @@ def load_toy_genre_weights(path: str | Path | None = None) -> pd.DataFrame:
     Invented to explain content-based similarity before TF-IDF: how much of
     each of six broad genres a movie has, as a person might judge it.
     """
-    folder = Path(path) if path is not None else Path(__file__).resolve().parent.parent / "datasets" / "toy"
+    folder = Path(path) if path is not None else _TOY
     try:
         return pd.read_csv(folder / "genre_weights.csv", index_col="item_id")
     except FileNotFoundError as exc:
