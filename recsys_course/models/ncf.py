@@ -1,0 +1,241 @@
+r"""Neural collaborative filtering (He et al., 2017) in PyTorch: GMF, MLP and NeuMF.
+
+All three score a (user, item) pair from two embeddings; they differ in how
+the embeddings interact:
+
+* **GMF** (generalised matrix factorisation): the element-wise product
+  :math:`\mathbf{p}_u \odot \mathbf{q}_i` through one linear layer. With an
+  all-ones output layer and no bias it *is* the dot product of matrix
+  factorisation.
+* **MLP**: the concatenation :math:`[\mathbf{p}_u; \mathbf{q}_i]` through a
+  tower of ReLU layers, so the interaction is learned rather than fixed.
+* **NeuMF**: both towers side by side, their last layers concatenated into one
+  output; it can start from pre-trained GMF and MLP weights.
+
+Training is implicit feedback: every observed (user, item) pair is a positive,
+and for each positive ``n_negatives`` items the user has *not* interacted with
+are drawn as negatives (:class:`NegativeSampler`); the loss is binary
+cross-entropy on the logits. :func:`train` stops early when the validation
+metric has not improved for ``patience`` epochs and keeps the best weights.
+Everything random takes a seed, and :class:`NCFRecommender` scores the whole
+catalogue for a batch of users with one matrix product per batch.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from ..metrics import rank_by_score
+
+__all__ = ["GMF", "MLP", "NCFRecommender", "NegativeSampler", "NeuMF", "TrainingHistory", "train"]
+
+
+class GMF(nn.Module):
+    """Generalised matrix factorisation: ``h . (p_u * q_i)``, returning logits."""
+
+    def __init__(self, n_users: int, n_items: int, dim: int = 32):
+        super().__init__()
+        self.user = nn.Embedding(n_users, dim)
+        self.item = nn.Embedding(n_items, dim)
+        self.out = nn.Linear(dim, 1)
+        for emb in (self.user, self.item):
+            nn.init.normal_(emb.weight, std=0.01)
+
+    def features(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        return self.user(users) * self.item(items)
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        return self.out(self.features(users, items)).squeeze(-1)
+
+
+class MLP(nn.Module):
+    """Concatenated embeddings through a ReLU tower, returning logits."""
+
+    def __init__(self, n_users: int, n_items: int, dim: int = 32, layers: tuple[int, ...] = (64, 32, 16),
+                 dropout: float = 0.0):
+        super().__init__()
+        self.user = nn.Embedding(n_users, dim)
+        self.item = nn.Embedding(n_items, dim)
+        blocks, width = [], 2 * dim
+        for size in layers:
+            blocks += [nn.Linear(width, size), nn.ReLU(), nn.Dropout(dropout)]
+            width = size
+        self.tower = nn.Sequential(*blocks)
+        self.out = nn.Linear(width, 1)
+        for emb in (self.user, self.item):
+            nn.init.normal_(emb.weight, std=0.01)
+
+    def features(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        return self.tower(torch.cat([self.user(users), self.item(items)], dim=-1))
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        return self.out(self.features(users, items)).squeeze(-1)
+
+
+class NeuMF(nn.Module):
+    """GMF and MLP towers side by side; their last layers are concatenated into one logit."""
+
+    def __init__(self, n_users: int, n_items: int, dim: int = 32, layers: tuple[int, ...] = (64, 32, 16),
+                 dropout: float = 0.0):
+        super().__init__()
+        self.gmf = GMF(n_users, n_items, dim)
+        self.mlp = MLP(n_users, n_items, dim, layers, dropout)
+        self.out = nn.Linear(dim + layers[-1], 1)
+
+    @classmethod
+    def from_pretrained(cls, gmf: GMF, mlp: MLP, alpha: float = 0.5) -> "NeuMF":
+        """Start from trained towers; the output layer weighs them ``alpha`` and ``1 - alpha`` (He et al.)."""
+        dim = gmf.user.embedding_dim
+        layers = tuple(m.out_features for m in mlp.tower if isinstance(m, nn.Linear))
+        model = cls(gmf.user.num_embeddings, gmf.item.num_embeddings, dim, layers)
+        model.gmf.load_state_dict(gmf.state_dict())
+        model.mlp.load_state_dict(mlp.state_dict())
+        with torch.no_grad():
+            model.out.weight.copy_(torch.cat([alpha * gmf.out.weight, (1 - alpha) * mlp.out.weight], dim=1))
+            model.out.bias.copy_(alpha * gmf.out.bias + (1 - alpha) * mlp.out.bias)
+        return model
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        both = torch.cat([self.gmf.features(users, items), self.mlp.features(users, items)], dim=-1)
+        return self.out(both).squeeze(-1)
+
+
+class NegativeSampler:
+    """Draws, for each positive, items the user never interacted with in training.
+
+    Rejection sampling against a per-user set of positives: draw uniformly,
+    redraw the few that hit a positive. A user who has interacted with every
+    item cannot get negatives and raises ``ValueError``.
+    """
+
+    def __init__(self, users: np.ndarray, items: np.ndarray, n_items: int, random_state: int = 0):
+        self.n_items = n_items
+        self.positive_codes = np.unique(users.astype(np.int64) * n_items + items)
+        counts = np.bincount(users, minlength=users.max() + 1 if len(users) else 0)
+        if (counts >= n_items).any():
+            raise ValueError("a user interacted with every item: there is nothing left to sample as negative")
+        self.rng = np.random.default_rng(random_state)
+
+    def is_positive(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        codes = users.astype(np.int64) * self.n_items + items
+        pos = np.searchsorted(self.positive_codes, codes)
+        pos = np.minimum(pos, len(self.positive_codes) - 1)
+        return self.positive_codes[pos] == codes
+
+    def sample(self, users: np.ndarray) -> np.ndarray:
+        """One negative item per entry of ``users``."""
+        items = self.rng.integers(0, self.n_items, len(users))
+        bad = self.is_positive(users, items)
+        while bad.any():
+            items[bad] = self.rng.integers(0, self.n_items, int(bad.sum()))
+            bad[bad] = self.is_positive(users[bad], items[bad])
+        return items
+
+
+@dataclass
+class TrainingHistory:
+    """Loss and validation metric per epoch, and the epoch whose weights were kept."""
+
+    loss: list = field(default_factory=list)
+    validation: list = field(default_factory=list)
+    best_epoch: int = 0
+
+
+def train(model: nn.Module, users: np.ndarray, items: np.ndarray, n_items: int, *, epochs: int = 20,
+          n_negatives: int = 4, batch_size: int = 256, lr: float = 1e-3, weight_decay: float = 0.0,
+          validate=None, patience: int = 3, random_state: int = 0, progress: bool = False) -> TrainingHistory:
+    """Train on positives ``(users[j], items[j])`` with ``n_negatives`` sampled negatives each (BCE loss).
+
+    ``validate(model) -> float`` (higher is better) is called after every
+    epoch; training stops when it has not improved for ``patience`` epochs and
+    the best weights are restored. Deterministic for a given ``random_state``.
+    """
+    from tqdm.auto import tqdm
+
+    torch.manual_seed(random_state)
+    sampler = NegativeSampler(users, items, n_items, random_state)
+    shuffle = np.random.default_rng(random_state + 1)
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    loss_fn = nn.BCEWithLogitsLoss()
+    history, best, best_state, waited = TrainingHistory(), -np.inf, None, 0
+    for epoch in tqdm(range(1, epochs + 1), desc=type(model).__name__, disable=not progress):
+        neg_users = np.repeat(users, n_negatives)
+        all_users = np.concatenate([users, neg_users])
+        all_items = np.concatenate([items, sampler.sample(neg_users)])
+        labels = np.concatenate([np.ones(len(users)), np.zeros(len(neg_users))]).astype(np.float32)
+        order = shuffle.permutation(len(all_users))
+        model.train()
+        total = 0.0
+        for start in range(0, len(order), batch_size):
+            batch = order[start:start + batch_size]
+            logits = model(torch.from_numpy(all_users[batch]), torch.from_numpy(all_items[batch]))
+            loss = loss_fn(logits, torch.from_numpy(labels[batch]))
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            total += loss.item() * len(batch)
+        history.loss.append(total / len(order))
+        if validate is not None:
+            model.eval()
+            score = float(validate(model))
+            history.validation.append(score)
+            if score > best:
+                best, best_state, waited, history.best_epoch = score, copy.deepcopy(model.state_dict()), 0, epoch
+            else:
+                waited += 1
+                if waited >= patience:
+                    break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    else:
+        history.best_epoch = len(history.loss)
+    model.eval()
+    return history
+
+
+class NCFRecommender:
+    """A trained NCF model behind the package's ``recommend(user_id, n)`` convention.
+
+    ``user_ids`` and ``item_ids`` map the model's rows (0..n-1) to raw ids;
+    ``train`` is the frame of training interactions whose items are excluded
+    from each user's list.
+    """
+
+    def __init__(self, model: nn.Module, user_ids, item_ids, train: pd.DataFrame, batch_size: int = 256):
+        self.model = model
+        self.user_ids_ = pd.Index(user_ids)
+        self.item_ids_ = pd.Index(item_ids)
+        self.batch_size = batch_size
+        self._seen = train.groupby("user_id")["item_id"].agg(list).to_dict()
+
+    @torch.no_grad()
+    def score_users(self, user_ids) -> np.ndarray:
+        """Scores of every item for each user: a (users x items) array, one batch of users at a time."""
+        rows = self.user_ids_.get_indexer(list(user_ids))
+        if (rows < 0).any():
+            raise KeyError(f"unknown user_id {list(user_ids)[int(np.flatnonzero(rows < 0)[0])]!r}")
+        self.model.eval()
+        n_items = len(self.item_ids_)
+        out = np.empty((len(rows), n_items), dtype=np.float32)
+        all_items = torch.arange(n_items)
+        for start in range(0, len(rows), self.batch_size):
+            batch = torch.as_tensor(rows[start:start + self.batch_size])
+            users = batch.repeat_interleave(n_items)
+            items = all_items.repeat(len(batch))
+            out[start:start + len(batch)] = self.model(users, items).reshape(len(batch), n_items).numpy()
+        return out
+
+    def recommend(self, user_id, n: int = 10, exclude_seen: bool = True) -> pd.DataFrame:
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"n must be an integer >= 1, got {n!r}")
+        scores = pd.Series(self.score_users([user_id])[0], index=self.item_ids_)
+        if exclude_seen:
+            scores = scores.drop(self._seen.get(user_id, []), errors="ignore")
+        top = rank_by_score(scores, n)
+        return pd.DataFrame({"item_id": top, "score": scores[top].to_numpy()})

@@ -1,0 +1,93 @@
+"""GMF / MLP / NeuMF building blocks: shapes, the sampler, the MF special case, seeds, exclusion."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from recsys_course.models.ncf import GMF, MLP, NCFRecommender, NegativeSampler, NeuMF, train
+
+
+@pytest.fixture()
+def interactions():
+    rng = np.random.default_rng(0)
+    codes = rng.choice(30 * 40, 300, replace=False)
+    return codes // 40, codes % 40  # 30 users, 40 items
+
+
+@pytest.mark.parametrize("cls", [GMF, MLP, NeuMF])
+def test_output_is_one_logit_per_pair(cls):
+    model = cls(n_users=7, n_items=11, dim=4) if cls is GMF else cls(7, 11, dim=4, layers=(8, 4))
+    out = model(torch.tensor([0, 3, 6]), torch.tensor([1, 10, 5]))
+    assert out.shape == (3,)
+
+
+def test_gmf_with_an_all_ones_output_is_the_dot_product():
+    gmf = GMF(5, 6, dim=3)
+    with torch.no_grad():
+        gmf.out.weight.fill_(1.0)
+        gmf.out.bias.zero_()
+    users, items = torch.tensor([0, 4, 2]), torch.tensor([5, 0, 3])
+    expected = (gmf.user.weight[users] * gmf.item.weight[items]).sum(dim=1)
+    torch.testing.assert_close(gmf(users, items), expected)
+
+
+def test_the_sampler_never_returns_a_positive(interactions):
+    users, items = interactions
+    sampler = NegativeSampler(users, items, n_items=40, random_state=1)
+    draws_for = np.repeat(np.arange(30), 200)
+    negatives = sampler.sample(draws_for)
+    positives = set(zip(users.tolist(), items.tolist()))
+    assert not any((u, i) in positives for u, i in zip(draws_for.tolist(), negatives.tolist()))
+    assert len(set(negatives.tolist())) > 30  # and it does spread over the catalogue
+
+
+def test_a_user_with_every_item_cannot_get_negatives():
+    with pytest.raises(ValueError, match="interacted with every item"):
+        NegativeSampler(np.zeros(3, dtype=int), np.arange(3), n_items=3)
+
+
+def test_same_seed_same_weights(interactions):
+    users, items = interactions
+    models = []
+    for _ in range(2):
+        torch.manual_seed(123)
+        model = NeuMF(30, 40, dim=4, layers=(8, 4))
+        train(model, users, items, 40, epochs=2, random_state=5)
+        models.append(model)
+    for a, b in zip(models[0].state_dict().values(), models[1].state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_training_lowers_the_loss_and_early_stopping_keeps_the_best(interactions):
+    users, items = interactions
+    torch.manual_seed(0)
+    model = GMF(30, 40, dim=8)
+    scores = iter([0.1, 0.3, 0.2, 0.25, 0.1, 0.0])
+    history = train(model, users, items, 40, epochs=6, lr=0.01, validate=lambda m: next(scores), patience=2)
+    assert history.loss[-1] < history.loss[0]
+    assert history.best_epoch == 2 and len(history.loss) == 4  # stopped 2 epochs after the best
+
+
+def test_neumf_from_pretrained_starts_as_the_weighted_towers():
+    torch.manual_seed(0)
+    gmf, mlp = GMF(5, 6, dim=3), MLP(5, 6, dim=3, layers=(4, 2))
+    fused = NeuMF.from_pretrained(gmf, mlp, alpha=0.5)
+    users, items = torch.tensor([1, 2]), torch.tensor([3, 4])
+    expected = 0.5 * gmf(users, items) + 0.5 * mlp(users, items)
+    torch.testing.assert_close(fused(users, items), expected)
+
+
+def test_the_wrapper_scores_in_batches_and_excludes_seen_items(interactions):
+    users, items = interactions
+    torch.manual_seed(0)
+    model = GMF(30, 40, dim=4)
+    frame = pd.DataFrame({"user_id": users + 100, "item_id": items + 1000})
+    rec = NCFRecommender(model, np.arange(30) + 100, np.arange(40) + 1000, frame, batch_size=7)
+    scores = rec.score_users([100, 101, 129])
+    direct = model(torch.tensor([0] * 40), torch.arange(40)).detach().numpy()
+    np.testing.assert_allclose(scores[0], direct, rtol=1e-6)
+    top = rec.recommend(100, n=40 - (users == 0).sum())
+    assert not set(top.item_id) & set(frame[frame.user_id == 100].item_id)
+    with pytest.raises(KeyError, match="unknown user_id 5"):
+        rec.recommend(5)
