@@ -413,3 +413,62 @@ _register(
     hint="user vector = user_weights @ user_embeddings, item vector likewise; "
          "score = their dot product + user_weights @ user_biases + item_weights @ item_biases.",
 )
+
+
+# ------------------------------------------------------------------ notebook 06
+
+_RANKS = (1, 2, 3, 10, 11, 50)
+
+
+def _ref_ndcg_single() -> list:
+    return [1 / np.log2(r + 1) if r <= 10 else 0.0 for r in _RANKS]
+
+
+def _rank_cases() -> list:
+    rng = np.random.default_rng(6)
+    cases = []
+    for _ in range(5):
+        scores = rng.integers(0, 20, 30).astype(float)
+        items = rng.permutation(30)
+        cases.append((scores, int(items[0]), items[1:11]))
+    return cases
+
+
+def _ref_sampled_rank() -> list:
+    return [int(1 + sum(scores[n] > scores[pos] for n in negs)) for scores, pos, negs in _rank_cases()]
+
+
+_MLP_SHAPES = ((5, 8, 4, (8, 4)), (943, 1682, 32, (64, 32, 16)), (10, 10, 2, (3,)))
+
+
+def _ref_mlp_parameters() -> list:
+    from .models.ncf import MLP
+
+    return [sum(p.numel() for p in MLP(u, i, dim=d, layers=layers).parameters()) for u, i, d, layers in _MLP_SHAPES]
+
+
+_register(
+    "06.1",
+    title="NDCG@10 of a single held-out item",
+    run=lambda f: [float(f(r)) for r in _RANKS],
+    reference=_ref_ndcg_single,
+    compare=_close_lists,
+    hint="with one relevant item the ideal DCG is 1, so NDCG@10 = 1 / log2(rank + 1) if rank <= 10, else 0.",
+)
+_register(
+    "06.2",
+    title="rank of the positive among sampled negatives",
+    run=lambda f: [int(f(scores, pos, negs)) for scores, pos, negs in _rank_cases()],
+    reference=_ref_sampled_rank,
+    compare=lambda got, expected: list(got) == expected,
+    hint="rank = 1 + the number of sampled negatives whose score is strictly higher than the positive's.",
+)
+_register(
+    "06.3",
+    title="parameters of the MLP model",
+    run=lambda f: [int(f(u, i, d, layers)) for u, i, d, layers in _MLP_SHAPES],
+    reference=_ref_mlp_parameters,
+    compare=lambda got, expected: list(got) == expected,
+    hint="two embedding tables (n x dim each); every Linear(a, b) has a*b weights and b biases; "
+         "the tower starts at 2*dim inputs and ends in a Linear(last, 1).",
+)
