@@ -21,11 +21,18 @@ import pandas as pd
 
 from ..metrics import rank_by_score
 
-__all__ = ["NotFittedError", "RatingModel"]
+__all__ = ["NotFittedError", "RatingModel", "check_n"]
 
 
 class NotFittedError(RuntimeError):
     """A model was used before ``fit``."""
+
+
+def check_n(n) -> int:
+    """Validate the length of a recommendation list: an integer >= 1."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    return int(n)
 
 
 class RatingModel:
@@ -103,8 +110,7 @@ class RatingModel:
         popular items instead, and the ``source`` column says so.
         """
         self._check_fitted()
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"n must be an integer >= 1, got {n!r}")
+        check_n(n)
         u = self.user_ids_.get_indexer([user_id])[0]
         if u < 0:
             scores = pd.Series(self.item_popularity_.astype(float), index=self.item_ids_)

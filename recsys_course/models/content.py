@@ -36,6 +36,7 @@ from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from ..metrics import rank_by_score
+from .base import NotFittedError, check_n
 
 __all__ = ["ContentRecommender", "movie_document", "movie_documents"]
 
@@ -109,8 +110,6 @@ class ContentRecommender:
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "item_features_"):
-            from .base import NotFittedError
-
             raise NotFittedError("this ContentRecommender is not fitted yet: call fit(ratings, movies) first")
 
     def _row(self, item_id) -> int:
@@ -125,7 +124,7 @@ class ContentRecommender:
     def similar_items(self, item_id, n: int = 10) -> pd.DataFrame:
         """The ``n`` movies most similar to ``item_id`` (cosine of TF-IDF vectors), itself excluded."""
         row = self._row(item_id)
-        _check_n(n)
+        check_n(n)
         sims = (self.item_features_ @ self.item_features_[row].T).toarray().ravel()
         scores = pd.Series(sims, index=self.item_ids_).drop(item_id)
         top = rank_by_score(scores, n)
@@ -158,7 +157,7 @@ class ContentRecommender:
     def profile_terms(self, user_id, n: int = 10) -> pd.Series:
         """The terms with the largest weights in the user's profile."""
         profile = self.profile(user_id).toarray().ravel()
-        order = np.lexsort((self.terms_, -profile))[: _check_n(n)]
+        order = np.lexsort((self.terms_, -profile))[: check_n(n)]
         return pd.Series(profile[order], index=self.terms_[order], name="weight")
 
     def scores(self, user_id) -> pd.Series:
@@ -173,7 +172,7 @@ class ContentRecommender:
     def recommend_from(self, ratings: dict, n: int = 10) -> pd.DataFrame:
         """Recommend for someone new, described only by a few ratings ``{item_id: stars}`` (no refit)."""
         self._check_fitted()
-        _check_n(n)
+        check_n(n)
         if not ratings:
             raise ValueError("ratings is empty: rate at least one movie")
         items = np.array(list(ratings))
@@ -184,7 +183,7 @@ class ContentRecommender:
     def recommend(self, user_id, n: int = 10, exclude_seen: bool = True) -> pd.DataFrame:
         """The ``n`` movies closest to the user's profile; popularity for a user without ratings."""
         self._check_fitted()
-        _check_n(n)
+        check_n(n)
         if user_id not in self._by_user:
             top = rank_by_score(self.item_popularity_.astype(float), n)
             return pd.DataFrame({"item_id": top, "score": self.item_popularity_[top].to_numpy(float),
@@ -199,12 +198,7 @@ class ContentRecommender:
         """The terms that contribute most to the item's score for the user (profile x item, per term)."""
         row = self._row(item_id)
         contribution = self.profile(user_id).multiply(self.item_features_[row]).toarray().ravel()
-        order = np.lexsort((self.terms_, -contribution))[: _check_n(n)]
+        order = np.lexsort((self.terms_, -contribution))[: check_n(n)]
         keep = order[contribution[order] > 0]
         return pd.Series(contribution[keep], index=self.terms_[keep], name="contribution")
 
-
-def _check_n(n) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be an integer >= 1, got {n!r}")
-    return int(n)

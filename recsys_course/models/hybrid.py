@@ -29,6 +29,7 @@ import pandas as pd
 from scipy import sparse
 
 from ..metrics import rank_by_score
+from .base import NotFittedError, check_n
 
 __all__ = ["AGE_BANDS", "HybridRecommender", "age_band", "build_features", "item_feature_lists",
            "user_feature_lists"]
@@ -161,8 +162,6 @@ class HybridRecommender:
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
-            from .base import NotFittedError
-
             raise NotFittedError("this HybridRecommender is not fitted yet: call fit(ratings, users, movies) first")
 
     # ------------------------------------------------------------------ scoring
@@ -213,8 +212,7 @@ class HybridRecommender:
         return self._top(scores, n, [], candidates)
 
     def _top(self, scores: pd.Series, n: int, exclude, candidates) -> pd.DataFrame:
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"n must be an integer >= 1, got {n!r}")
+        check_n(n)
         if candidates is not None:
             scores = scores[scores.index.isin(list(candidates))]
         scores = scores.drop(list(exclude), errors="ignore")

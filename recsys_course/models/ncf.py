@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from ..metrics import rank_by_score
+from .base import check_n
 
 __all__ = ["GMF", "MLP", "NCFRecommender", "NegativeSampler", "NeuMF", "TrainingHistory", "train"]
 
@@ -232,8 +233,7 @@ class NCFRecommender:
         return out
 
     def recommend(self, user_id, n: int = 10, exclude_seen: bool = True) -> pd.DataFrame:
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"n must be an integer >= 1, got {n!r}")
+        check_n(n)
         scores = pd.Series(self.score_users([user_id])[0], index=self.item_ids_)
         if exclude_seen:
             scores = scores.drop(self._seen.get(user_id, []), errors="ignore")
