@@ -472,3 +472,76 @@ _register(
     hint="two embedding tables (n x dim each); every Linear(a, b) has a*b weights and b biases; "
          "the tower starts at 2*dim inputs and ends in a Linear(last, 1).",
 )
+
+
+# ------------------------------------------------------------------ notebook 03
+
+def _sgd_case() -> dict:
+    rng = np.random.default_rng(3)
+    return {"r": 4.0, "mu": 3.5, "b_u": 0.2, "b_i": -0.1, "p_u": rng.normal(0, 0.1, 3),
+            "q_i": rng.normal(0, 0.1, 3), "lr": 0.05, "reg": 0.02}
+
+
+def _ref_sgd_step() -> list:
+    c = _sgd_case()
+    err = c["r"] - (c["mu"] + c["b_u"] + c["b_i"] + c["p_u"] @ c["q_i"])
+    b_u = c["b_u"] + c["lr"] * (err - c["reg"] * c["b_u"])
+    b_i = c["b_i"] + c["lr"] * (err - c["reg"] * c["b_i"])
+    p_u = c["p_u"] + c["lr"] * (err * c["q_i"] - c["reg"] * c["p_u"])
+    q_i = c["q_i"] + c["lr"] * (err * c["p_u"] - c["reg"] * c["q_i"])
+    return [b_u, b_i, *p_u, *q_i]
+
+
+def _run_sgd_step(f: Callable) -> list:
+    b_u, b_i, p_u, q_i = f(**_sgd_case())
+    return [float(b_u), float(b_i), *np.asarray(p_u, float), *np.asarray(q_i, float)]
+
+
+def _ridge_case() -> tuple:
+    rng = np.random.default_rng(4)
+    return rng.normal(size=(6, 3)), rng.normal(size=6), 0.5
+
+
+def _ref_ridge() -> list:
+    Q, resid, reg = _ridge_case()
+    A = sum(np.outer(q, q) for q in Q) + reg * np.eye(3)
+    return list(np.linalg.solve(A, sum(r * q for r, q in zip(resid, Q))))
+
+
+def _blend_case() -> tuple:
+    rng = np.random.default_rng(5)
+    truth = rng.integers(1, 6, 50).astype(float)
+    return np.column_stack([truth + rng.normal(0, s, 50) for s in (0.5, 0.8, 1.0)]), truth
+
+
+def _ref_blend() -> list:
+    X, y = _blend_case()
+    A = np.column_stack([np.ones(len(X)), X])
+    return list(np.linalg.solve(A.T @ A, A.T @ y))
+
+
+_register(
+    "03.1",
+    title="one SGD step of biased MF",
+    run=_run_sgd_step,
+    reference=_ref_sgd_step,
+    compare=_close_lists,
+    hint="err = r - (mu + b_u + b_i + p_u . q_i); move every parameter by lr * (its gradient part - reg * itself), "
+         "using the *old* p_u when updating q_i.",
+)
+_register(
+    "03.2",
+    title="the ALS update of one user",
+    run=lambda f: [float(x) for x in f(*_ridge_case())],
+    reference=_ref_ridge,
+    compare=_close_lists,
+    hint="solve (Q^T Q + reg * I) p = Q^T residuals, with Q the factors of the items the user rated.",
+)
+_register(
+    "03.3",
+    title="linear blend weights",
+    run=lambda f: [float(x) for x in f(*_blend_case())],
+    reference=_ref_blend,
+    compare=_close_lists,
+    hint="least squares of y on [1, X]: add a column of ones, then np.linalg.lstsq (or solve the normal equations).",
+)

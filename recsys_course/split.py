@@ -23,7 +23,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-__all__ = ["Split", "cold_start_split", "leave_last_out", "random_split", "temporal_split"]
+__all__ = ["Split", "cold_start_split", "kfold", "leave_last_out", "random_split", "temporal_split"]
 
 
 class Split(NamedTuple):
@@ -173,3 +173,22 @@ def cold_start_split(
     train, test = ratings[~in_test], ratings[in_test]
     return Split(train, test, _summary(f"cold_start_{by}", train, test, fraction=fraction,
                                        random_state=random_state, held_out=held_out.tolist()))
+
+
+def kfold(ratings: pd.DataFrame, n_splits: int = 5, random_state: int = 0) -> list[Split]:
+    """``n_splits`` random folds: every rating is in exactly one test set (for cross-validation).
+
+    The same folds can be handed to Surprise (see notebook 03), so both
+    libraries are scored on identical data.
+    """
+    if isinstance(n_splits, bool) or not isinstance(n_splits, (int, np.integer)) or n_splits < 2:
+        raise ValueError(f"n_splits must be an integer >= 2, got {n_splits!r}")
+    if len(ratings) < n_splits:
+        raise ValueError(f"cannot make {n_splits} folds from {len(ratings)} ratings")
+    fold = np.random.default_rng(random_state).permutation(len(ratings)) % n_splits
+    out = []
+    for k in range(n_splits):
+        train, test = ratings[fold != k], ratings[fold == k]
+        out.append(Split(train, test, _summary("kfold", train, test, fold=k, n_splits=n_splits,
+                                               random_state=random_state)))
+    return out

@@ -114,3 +114,17 @@ def test_bad_arguments_name_the_rule(toy):
         S.cold_start_split(toy.ratings, by="movie")
     with pytest.raises(ValueError, match=r"no column\(s\) \['timestamp'\]"):
         S.leave_last_out(toy.ratings.drop(columns="timestamp"))
+
+
+@pytest.mark.parametrize("seed", SEEDS[:5])
+def test_kfold_puts_every_rating_in_exactly_one_test_fold(seed):
+    ratings = random_ratings(seed)
+    folds = S.kfold(ratings, n_splits=5, random_state=seed)
+    tests = [f.test.index for f in folds]
+    assert sorted(np.concatenate(tests)) == sorted(ratings.index)
+    for train, test, summary in folds:
+        _assert_partition(ratings, train, test)
+        assert abs(len(test) - len(ratings) / 5) <= 1
+    assert S.kfold(ratings, 5, random_state=seed)[2].test.index.equals(folds[2].test.index)
+    with pytest.raises(ValueError, match="n_splits must be an integer >= 2"):
+        S.kfold(ratings, n_splits=1)

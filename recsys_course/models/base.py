@@ -68,6 +68,19 @@ class RatingModel:
     def _estimate(self, u: np.ndarray, i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
         raise NotImplementedError
 
+    def _estimate_partial(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
+        """Pairs where only the user or only the item is known (the other index is -1).
+
+        Models with biases ``b_u_``/``b_i_`` add the known side's bias to the
+        global mean, as Surprise's ``BaselineOnly`` and ``SVD`` do; others
+        return the global mean. Either way ``was_impossible`` is True.
+        """
+        est = np.full(len(u), self.global_mean_)
+        if hasattr(self, "b_u_") and hasattr(self, "b_i_"):
+            est[u >= 0] += self.b_u_[u[u >= 0]]
+            est[i >= 0] += self.b_i_[i[i >= 0]]
+        return est
+
     def _check_fitted(self) -> None:
         if not hasattr(self, "global_mean_"):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(ratings) first")
@@ -78,7 +91,8 @@ class RatingModel:
         """Predicted ratings for the pairs ``(user_ids[j], item_ids[j])``.
 
         Pairs with a user or item not seen in ``fit`` get the global mean of
-        the training ratings. With ``details=True`` a frame is returned with
+        the training ratings (plus the known side's bias, for models with
+        biases). With ``details=True`` a frame is returned with
         the estimate and a ``was_impossible`` column (True for those
         fall-backs and for pairs where the model itself had to fall back).
         """
@@ -94,6 +108,9 @@ class RatingModel:
         impossible = ~known
         if known.any():
             est[known], impossible[known] = self._estimate(u[known], i[known])
+        partial = (u >= 0) != (i >= 0)
+        if partial.any():
+            est[partial] = self._estimate_partial(u[partial], i[partial])
         if clip:
             est = np.clip(est, *self.rating_scale)
         if not details:

@@ -1,7 +1,6 @@
 """HybridRecommender and the LightFM feature helpers, on a small slice of ml-100k and on hand-made frames."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from recsys_course import data

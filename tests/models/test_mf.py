@@ -99,3 +99,14 @@ def test_explain_adds_up_and_callbacks_run(toy):
         model.explain(99, 1)
     with pytest.raises(ValueError, match="method must be"):
         BaselineModel(method="magic").fit(toy.ratings)
+
+
+def test_half_known_pairs_use_the_known_bias_like_surprise(sample):
+    algo = _surprise_fit(BaselineOnly(verbose=False), sample)
+    ours = BaselineModel().fit(sample)
+    users = [sample.user_id.iloc[0], 99_999, 99_999]
+    items = [99_999, sample.item_id.iloc[0], 99_998]
+    expected = [algo.predict(u, i).est for u, i in zip(users, items)]
+    out = ours.predict(users, items, details=True)
+    np.testing.assert_allclose(out["estimate"], expected, atol=1e-12)
+    assert out["was_impossible"].all()
