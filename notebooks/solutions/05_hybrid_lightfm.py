@@ -4,7 +4,6 @@ Try the exercises first! ``tests/test_exercises.py`` runs each function below
 through its check in ``recsys_course.exercises``.
 """
 
-import numpy as np
 
 
 def age_band(age: int) -> str:

@@ -175,19 +175,22 @@ class ALS(RatingModel):
 
     The biases are fitted first (the ALS baseline of :class:`BaselineModel`);
     the factors then model what the biases leave, alternating exact ridge
-    solves for all users and all items.
+    solves for all users and all items. ``verbose`` shows a tqdm progress bar.
     """
 
     def __init__(self, n_factors: int = 20, n_epochs: int = 10, reg: float = 10.0, init_std: float = 0.1,
-                 random_state: int = 0, record_history: bool = False):
+                 random_state: int = 0, record_history: bool = False, verbose: bool = False):
         self.n_factors = n_factors
         self.n_epochs = n_epochs
         self.reg = reg
         self.init_std = init_std
         self.random_state = random_state
         self.record_history = record_history
+        self.verbose = verbose
 
     def _fit(self, u, i, r):
+        from tqdm.auto import tqdm
+
         from .baselines import als_biases
 
         n_u, n_i, k = len(self.user_ids_), len(self.item_ids_), self.n_factors
@@ -199,7 +202,7 @@ class ALS(RatingModel):
         self.P_ = rng.normal(0, self.init_std, (n_u, k))
         self.Q_ = rng.normal(0, self.init_std, (n_i, k))
         self.history_ = []
-        for _ in range(self.n_epochs):
+        for _ in tqdm(range(self.n_epochs), desc="ALS", disable=not self.verbose):
             self.P_ = self._solve(B, R, self.Q_)
             self.Q_ = self._solve(B.T.tocsr(), R.T.tocsr(), self.P_)
             if self.record_history:
