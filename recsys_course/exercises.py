@@ -240,7 +240,7 @@ def _close_lists(got: Any, expected: list) -> bool:
 _register(
     "02.1",
     title="cosine similarity over co-rated items",
-    run=lambda f: [float(f(a, b)) for a, b in _all_pairs(lambda a, b: (a, b))],
+    run=lambda f: _all_pairs(lambda a, b: float(f(a, b))),
     reference=_ref_cosine_pairs,
     compare=_close_lists,
     hint="keep the items both users rated (a.notna() & b.notna()), then sum(a*b) / sqrt(sum(a^2) * sum(b^2)); "
@@ -249,7 +249,7 @@ _register(
 _register(
     "02.2",
     title="Pearson correlation over co-rated items",
-    run=lambda f: [float(f(a, b)) for a, b in _all_pairs(lambda a, b: (a, b))],
+    run=lambda f: _all_pairs(lambda a, b: float(f(a, b))),
     reference=_ref_pearson_pairs,
     compare=_close_lists,
     hint="centre each user's co-rated ratings on their mean over those same items, then take the cosine; "
