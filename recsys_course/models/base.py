@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..metrics import rank_by_score
 
-__all__ = ["NotFittedError", "RatingModel", "check_n"]
+__all__ = ["NotFittedError", "RatingModel", "ScoredRecommender", "check_n"]
 
 
 class NotFittedError(RuntimeError):
@@ -141,3 +141,76 @@ class RatingModel:
         scores = pd.Series(est, index=self.item_ids_[candidates])
         top = rank_by_score(scores, n)
         return pd.DataFrame({"item_id": top, "score": scores[top].to_numpy(), "source": "model"})
+
+    def score_table(self, user_ids=None, item_ids=None) -> pd.DataFrame:
+        """Unclipped predictions for every (user, item) pair: a users x items frame.
+
+        One vectorised :meth:`predict` over the whole grid, much faster than
+        calling :meth:`recommend` user by user (which re-scores every item each
+        time). Defaults: every training user and item.
+        """
+        self._check_fitted()
+        user_ids = self.user_ids_ if user_ids is None else pd.Index(user_ids)
+        item_ids = self.item_ids_ if item_ids is None else pd.Index(item_ids)
+        grid_u = np.repeat(np.asarray(user_ids), len(item_ids))
+        grid_i = np.tile(np.asarray(item_ids), len(user_ids))
+        est = self.predict(grid_u, grid_i, clip=False).reshape(len(user_ids), len(item_ids))
+        return pd.DataFrame(est, index=pd.Index(user_ids, name="user_id"), columns=pd.Index(item_ids, name="item_id"))
+
+    def ranker(self, candidates=None, user_ids=None) -> "ScoredRecommender":
+        """A top-N recommender that ranks ``candidates`` (default: every training item) by predicted rating.
+
+        Scores every user once (:meth:`score_table`) and keeps :meth:`predict`,
+        so ``metrics.evaluate`` reports RMSE and MAE next to the ranking
+        metrics. Restricting ``candidates`` (e.g. to movies with enough
+        ratings) is how a rating model is usually put to work on top-N lists:
+        ranked over everything, its best predictions are movies that one
+        person rated five stars.
+        """
+        self._check_fitted()
+        seen = {user: self.item_ids_[items].tolist() for user, items in
+                zip(self.user_ids_[self._seen.index], self._seen.to_numpy())}
+        return ScoredRecommender(self.score_table(user_ids, candidates), seen=seen, model=self)
+
+
+class ScoredRecommender:
+    """Top-N lists read from a precomputed users x items score table.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        One row per user, one column per candidate item; higher is better.
+    seen : mapping user -> items, optional
+        Items to leave out of each user's list (their training items).
+    model : object, optional
+        The model the scores came from; if it has ``predict``, so does this
+        recommender (``metrics.evaluate`` then adds RMSE and MAE).
+
+    >>> table = pd.DataFrame([[0.1, 0.9, 0.5]], index=[7], columns=["a", "b", "c"])
+    >>> ScoredRecommender(table, seen={7: ["b"]}).recommend(7, n=2)["item_id"].tolist()
+    ['c', 'a']
+    """
+
+    def __init__(self, scores: pd.DataFrame, seen=None, model=None):
+        if scores.index.has_duplicates or scores.columns.has_duplicates:
+            raise ValueError("scores must have one row per user and one column per item (duplicates found)")
+        self.scores = scores
+        self.seen = {} if seen is None else dict(seen)
+        self.model = model
+
+    @property
+    def predict(self):
+        """The underlying model's ``predict``; absent (AttributeError) when there is no rating model."""
+        if self.model is None or not hasattr(self.model, "predict"):
+            raise AttributeError("this ScoredRecommender has no rating model behind it")
+        return self.model.predict
+
+    def recommend(self, user_id, n: int = 10, exclude_seen: bool = True) -> pd.DataFrame:
+        check_n(n)
+        if user_id not in self.scores.index:
+            raise KeyError(f"user_id {user_id!r} has no row in the score table")
+        row = self.scores.loc[user_id]
+        if exclude_seen:
+            row = row.drop(self.seen.get(user_id, []), errors="ignore")
+        top = rank_by_score(row, n)
+        return pd.DataFrame({"item_id": top, "score": row[top].to_numpy()})

@@ -9,8 +9,9 @@ import pytest
 from surprise import Dataset, KNNWithMeans, Reader
 
 from recsys_course import data, similarity
+from recsys_course.metrics import rank_by_score
 from recsys_course.models.base import NotFittedError
-from recsys_course.models.knn import ItemKNN, UserKNN
+from recsys_course.models.knn import ImplicitItemKNN, ItemKNN, UserKNN
 
 # ------------------------------------------------------------ a slow reference
 
@@ -190,3 +191,83 @@ def test_the_sample_has_ties_at_the_kth_neighbour(sample):
         s = model.neighbours(u, i).similarity.to_numpy()
         ties += len(s) > 5 and s[4] == s[5] > 0
     assert ties >= 5
+
+
+# ------------------------------------------------------------ implicit item-kNN
+
+
+def reference_implicit_scores(ratings, user, k, shrinkage=0.0):
+    """Implicit item-kNN scores of every item for one user, with plain loops."""
+    who = {item: set(g["user_id"]) for item, g in ratings.groupby("item_id")}
+    items = sorted(who)
+    def sim(a, b):
+        return len(who[a] & who[b]) / (math.sqrt(len(who[a]) * len(who[b])) + shrinkage)
+    mine = set(ratings.loc[ratings.user_id == user, "item_id"])
+    scores = {}
+    for j in items:
+        others = sorted((i for i in items if i != j), key=lambda i: (-sim(i, j), i))[:k]
+        scores[j] = sum(sim(i, j) for i in others if i in mine)
+    return pd.Series(scores)
+
+
+@pytest.mark.parametrize(("k", "shrinkage"), [(1, 0.0), (2, 0.0), (3, 1.0), (7, 0.0), (100, 0.5)])
+def test_implicit_scores_equal_the_reference_loop(toy, k, shrinkage):
+    model = ImplicitItemKNN(k=k, shrinkage=shrinkage).fit(toy.ratings)
+    table = model.score_table()
+    for user in table.index:
+        expected = reference_implicit_scores(toy.ratings, user, k, shrinkage)
+        np.testing.assert_allclose(table.loc[user, expected.index], expected, atol=1e-12)
+
+
+def test_implicit_similarity_agrees_with_scikit_learn(sample):
+    from sklearn.metrics.pairwise import cosine_similarity
+
+    train, _, _ = sample
+    model = ImplicitItemKNN(k=10_000).fit(train)
+    X = pd.crosstab(train.user_id, train.item_id).reindex(columns=model.item_ids_).to_numpy() > 0
+    expected = cosine_similarity(X.T.astype(float))
+    np.fill_diagonal(expected, 0.0)
+    np.testing.assert_allclose(model.similarity_, expected, atol=1e-12)
+    np.testing.assert_allclose(model.weights_, expected, atol=1e-12)  # k >= items: nothing dropped
+
+
+def test_implicit_keeps_k_neighbours_per_item_on_real_data(sample):
+    train, _, _ = sample
+    model = ImplicitItemKNN(k=20).fit(train)
+    kept = (model.weights_ > 0).sum(axis=0)
+    assert kept.max() <= 20 and np.median(kept) == 20
+    user = train.user_id.iloc[0]
+    expected = reference_implicit_scores(train[train.item_id.isin(model.item_ids_[:80])], user, 20)
+    small = ImplicitItemKNN(k=20).fit(train[train.item_id.isin(model.item_ids_[:80])])
+    np.testing.assert_allclose(small.score_table([user]).loc[user, expected.index], expected, atol=1e-12)
+
+
+def test_implicit_recommend_matches_score_table_and_excludes_seen(toy):
+    model = ImplicitItemKNN(k=3).fit(toy.ratings)
+    seen = set(toy.ratings.loc[toy.ratings.user_id == 1, "item_id"])
+    top = model.recommend(1, n=10)
+    assert not seen & set(top["item_id"])
+    row = model.score_table([1]).loc[1].drop(list(seen))
+    assert top["item_id"].tolist() == rank_by_score(row)
+    assert model.recommend(1, n=10, exclude_seen=False)["item_id"].iloc[0] in set(row.index) | seen
+
+
+def test_implicit_errors_and_fallbacks(toy):
+    with pytest.raises(NotFittedError, match="not fitted"):
+        ImplicitItemKNN().recommend(1)
+    with pytest.raises(ValueError, match="k must be an integer >= 1, got 0"):
+        ImplicitItemKNN(k=0).fit(toy.ratings)
+    with pytest.raises(ValueError, match="shrinkage must be >= 0"):
+        ImplicitItemKNN(shrinkage=-1).fit(toy.ratings)
+    with pytest.raises(ValueError, match="no interactions"):
+        ImplicitItemKNN(positive_threshold=6).fit(toy.ratings)
+    model = ImplicitItemKNN(k=2, positive_threshold=4).fit(toy.ratings)
+    assert (toy.ratings.loc[toy.ratings.rating < 4, ["user_id", "item_id"]]
+            .apply(lambda r: model.interactions_[model.user_ids_.get_loc(r.user_id),
+                                                 model.item_ids_.get_loc(r.item_id)] == 0, axis=1).all())
+    new = model.recommend(999, n=3)
+    assert (new["source"] == "popularity: unknown user").all()
+    with pytest.raises(KeyError, match="unknown user_id 999"):
+        model.score_table([999])
+    with pytest.raises(ValueError, match="n must be an integer >= 1, got 0"):
+        model.recommend(1, n=0)
