@@ -17,13 +17,15 @@ Conventions (each is tested in ``tests/test_metrics.py``; where it differs from
 Rating metrics (:func:`rmse`, :func:`mae`) and beyond-accuracy metrics
 (:func:`catalog_coverage`, :func:`novelty`, :func:`intra_list_diversity`,
 :func:`personalization`, :func:`popularity_bias`) are plain functions too.
-:func:`evaluate` puts them together into one tidy row per model, and
-:func:`bootstrap_ci` and :func:`paired_test` say how sure we can be.
+:func:`evaluate` puts them together into one tidy row per model,
+:func:`bootstrap_ci` and :func:`paired_test` say how sure we can be, and
+:func:`leaderboard` does all of it for several models under one protocol.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -31,7 +33,7 @@ from scipy import sparse, stats
 
 __all__ = [
     "auc", "average_precision_at_k", "bootstrap_ci", "catalog_coverage", "evaluate", "hit_rate_at_k",
-    "intra_list_diversity", "mae", "map_at_k", "mrr", "ndcg_at_k", "novelty", "paired_test",
+    "intra_list_diversity", "Leaderboard", "leaderboard", "mae", "map_at_k", "mrr", "ndcg_at_k", "novelty", "paired_test",
     "personalization", "popularity_bias", "precision_at_k", "rank_by_score", "ranking_metrics", "recall_at_k",
     "reciprocal_rank", "rmse",
 ]
@@ -592,3 +594,125 @@ def _auc_from_ranking(ranked: list, candidates: pd.Index, relevant: set) -> floa
     listed = [i for i in ranked if i in score.index]
     score[listed] = np.arange(len(listed), 0, -1, dtype=float)
     return auc(score, relevant)
+
+
+# ---------------------------------------------------------------- leaderboard
+
+LEADERBOARD_METRICS = ("precision", "recall", "ndcg", "map", "coverage", "novelty", "diversity", "personalization")
+
+
+class Leaderboard(NamedTuple):
+    """What :func:`leaderboard` returns.
+
+    ``table``: one row per model (index: name), best first; each ranking
+    metric ``m@k`` comes with ``m@k low`` and ``m@k high``, the bounds of its
+    bootstrap confidence interval. ``per_user``: the per-user ranking metrics,
+    columns ``(model, metric)``. ``comparison``: the paired test of the two
+    best models on the sorting metric (``None`` with a single model).
+    """
+
+    table: pd.DataFrame
+    per_user: pd.DataFrame
+    comparison: dict | None
+
+    def summary(self, digits: int = 3) -> pd.DataFrame:
+        """The table for reading: ranking metrics as ``mean [low, high]``, the rest rounded."""
+        out = {}
+        for column in self.table.columns:
+            if column.endswith((" low", " high")):
+                continue
+            if f"{column} low" in self.table.columns:
+                t = self.table
+                out[column] = [f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+                               for m, lo, hi in zip(t[column], t[f"{column} low"], t[f"{column} high"])]
+            else:
+                out[column] = self.table[column].round(digits)
+        return pd.DataFrame(out, index=self.table.index)
+
+
+def leaderboard(
+    models: Mapping,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    k: int = 10,
+    metrics: Iterable[str] | None = None,
+    *,
+    relevance_threshold: float | None = 4,
+    item_features: pd.DataFrame | None = None,
+    sort_by: str = "ndcg",
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    test_method: str = "t",
+    random_state: int = 0,
+) -> Leaderboard:
+    """Rank several fitted recommenders under one protocol, with confidence intervals.
+
+    Every model is scored by :func:`evaluate` on the same ``train``/``test``,
+    the same ``k`` and the same relevance rule; each ranking metric gets a
+    percentile-bootstrap interval over users (:func:`bootstrap_ci`, the same
+    ``random_state`` for every model), and the two best models on ``sort_by``
+    are compared user by user with :func:`paired_test`.
+
+    Parameters
+    ----------
+    models : mapping name -> recommender
+        Anything :func:`evaluate` accepts. Models with ``predict`` also get
+        ``rmse`` and ``mae`` (NaN for the others).
+    metrics : names, optional
+        Default: precision, recall, NDCG and MAP at ``k``, coverage, novelty,
+        personalization, and diversity when ``item_features`` is given.
+    sort_by : str
+        A ranking metric in ``metrics`` (without ``@k``).
+
+    Examples
+    --------
+    >>> from recsys_course.data import load_toy
+    >>> from recsys_course.split import leave_last_out
+    >>> train, test, _ = leave_last_out(load_toy().ratings)   # each user's last rating
+    >>> board = leaderboard({"by id": lambda user, n: [1, 2, 3, 4, 5, 6, 7, 8][:n],
+    ...                      "reversed": lambda user, n: [8, 7, 6, 5, 4, 3, 2, 1][:n]},
+    ...                     train, test, k=3, metrics=["precision", "ndcg"], n_resamples=100)
+    >>> board.summary()  # doctest: +NORMALIZE_WHITESPACE
+              users           precision@3                ndcg@3
+    model
+    reversed      4  0.333 [0.333, 0.333]  0.783 [0.565, 1.000]
+    by id         4  0.083 [0.000, 0.250]  0.158 [0.000, 0.473]
+    """
+    if not models:
+        raise ValueError("models is empty: pass a mapping name -> fitted recommender")
+    if metrics is None:
+        metrics = [m for m in LEADERBOARD_METRICS if m != "diversity" or item_features is not None]
+    metrics = list(metrics)
+    if sort_by not in RANKING_METRICS:
+        raise ValueError(f"sort_by must be one of the ranking metrics {RANKING_METRICS}, got {sort_by!r}")
+    if sort_by not in metrics:
+        raise ValueError(f"sort_by={sort_by!r} is not among the metrics computed: {metrics}")
+    rows, per_user = [], {}
+    for name, model in models.items():
+        row, users = evaluate(model, train, test, k, metrics, relevance_threshold=relevance_threshold,
+                              item_features=item_features, name=str(name), return_per_user=True)
+        row = row.iloc[0].to_dict()
+        for column in users.columns:
+            ci = bootstrap_ci(users[column], n_resamples=n_resamples, confidence=confidence,
+                              random_state=random_state)
+            row[f"{column} low"], row[f"{column} high"] = ci["low"], ci["high"]
+        rows.append(row)
+        per_user[str(name)] = users
+    table = pd.DataFrame(rows).set_index("model")
+    key = f"{sort_by}@{k}"
+    order = np.lexsort((table.index.to_numpy(dtype=str), -table[key].to_numpy()))
+    table = table.iloc[order]
+    ranking = [c for c in table.columns if "@" in c and not c.endswith((" low", " high"))]
+    columns = ["users"] + [c for m in ranking for c in (m, f"{m} low", f"{m} high")]
+    columns += [c for c in ("auc", "coverage", "novelty", "diversity", "personalization", "popularity_bias")
+                if c in table.columns]
+    columns += [c for c in ("rmse", "mae") if c in table.columns]  # only when some model predicts ratings
+    table = table.reindex(columns=columns)
+    per_user = pd.concat({name: per_user[name] for name in table.index}, axis=1, names=["model", "metric"])
+    comparison = None
+    if len(table) > 1:
+        best, second = table.index[:2]
+        comparison = {"a": best, "b": second, "metric": key,
+                      **paired_test(per_user[(best, key)], per_user[(second, key)], method=test_method,
+                                    random_state=random_state)}
+    return Leaderboard(table, per_user, comparison)

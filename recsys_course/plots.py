@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-__all__ = ["heatmap", "long_tail", "rating_distribution", "set_style", "spy"]
+__all__ = ["heatmap", "leaderboard", "long_tail", "rating_distribution", "set_style", "spy", "tradeoff"]
 
 
 def set_style() -> None:
@@ -89,4 +89,31 @@ def spy(matrix, ax=None, title: str = "Which cells are known", markersize: float
     ax.grid(False)
     ax.set(title=title, xlabel="item index", ylabel="user index")
     ax.xaxis.set_ticks_position("bottom")
+    return ax
+
+
+def leaderboard(table: pd.DataFrame, metric: str, ax=None, title: str | None = None):
+    """Horizontal bars of one metric per model, best on top, with the confidence interval as error bars.
+
+    ``table`` is ``metrics.leaderboard(...).table``: a row per model and the
+    columns ``metric``, ``metric low`` and ``metric high``.
+    """
+    ax = _axes(ax)
+    t = table.sort_values(metric)
+    low, high = t[metric] - t[f"{metric} low"], t[f"{metric} high"] - t[metric]
+    ax.barh(t.index.astype(str), t[metric], xerr=[low.to_numpy(), high.to_numpy()], color="tab:blue",
+            alpha=0.8, error_kw={"ecolor": "black", "capsize": 3})
+    ax.set(title=title or f"{metric} by model, with 95% bootstrap intervals", xlabel=metric, ylabel="model")
+    ax.grid(axis="y", visible=False)
+    return ax
+
+
+def tradeoff(table: pd.DataFrame, x: str, y: str, ax=None, title: str | None = None, labels: bool = True):
+    """Scatter of two metrics, one labelled point per model (e.g. NDCG against diversity)."""
+    ax = _axes(ax)
+    ax.scatter(table[x], table[y], s=50, color="tab:orange", zorder=3)
+    if labels:
+        for name, (xv, yv) in table[[x, y]].iterrows():
+            ax.annotate(str(name), (xv, yv), textcoords="offset points", xytext=(5, 4), fontsize=9)
+    ax.set(title=title or f"{y} against {x}", xlabel=x, ylabel=y)
     return ax

@@ -377,3 +377,78 @@ def test_evaluate_rejects_bad_arguments(toy):
         M.evaluate(lambda u, n: [], ratings, ratings, k=0)
     with pytest.raises(TypeError, match="recommend"):
         M.evaluate(object(), ratings, ratings)
+
+
+# ------------------------------------------------------------------ leaderboard
+
+
+def _toy_board_inputs(toy):
+    ratings = toy.ratings
+    train, test = ratings[ratings.timestamp < "2024-01-25"], ratings[ratings.timestamp >= "2024-01-25"]
+    liked = test[test.rating >= 4].groupby("user_id")["item_id"].agg(list)
+    popular = M.rank_by_score(train.groupby("item_id").size())
+    models = {
+        "popularity": lambda user, n: popular[:n],
+        "oracle": lambda user, n: (liked.get(user, []) + [i for i in popular if i not in liked.get(user, [])])[:n],
+        "seen first": SeenFirst(train),
+        "reverse id": lambda user, n: list(range(8, 0, -1))[:n],
+    }
+    return models, train, test
+
+
+def test_leaderboard_rows_equal_evaluate_and_are_sorted(toy):
+    models, train, test = _toy_board_inputs(toy)
+    board = M.leaderboard(models, train, test, k=3, n_resamples=200)
+    assert board.table.index[0] == "oracle" and board.table.loc["oracle", "ndcg@3"] == 1.0
+    ndcg = board.table["ndcg@3"].to_numpy()
+    assert (np.diff(ndcg) <= 0).all()
+    for name, model in models.items():
+        row, per_user = M.evaluate(model, train, test, k=3, metrics=["precision", "recall", "ndcg", "map", "coverage",
+                                                                      "novelty", "personalization"],
+                                   name=name, return_per_user=True)
+        for column in ("precision@3", "recall@3", "ndcg@3", "map@3", "coverage", "novelty", "personalization"):
+            assert board.table.loc[name, column] == pytest.approx(row.loc[0, column], nan_ok=True)
+        pd.testing.assert_frame_equal(board.per_user[name], per_user, check_names=False)
+        ci = M.bootstrap_ci(per_user["ndcg@3"], n_resamples=200, random_state=0)
+        assert (board.table.loc[name, "ndcg@3 low"], board.table.loc[name, "ndcg@3 high"]) == (ci["low"], ci["high"])
+        assert ci["low"] <= board.table.loc[name, "ndcg@3"] <= ci["high"]
+    # only "seen first" predicts ratings; the function models have NaN there
+    assert board.table["rmse"].notna().tolist() == [name == "seen first" for name in board.table.index]
+
+
+def test_leaderboard_compares_the_two_best_with_a_paired_test(toy):
+    models, train, test = _toy_board_inputs(toy)
+    board = M.leaderboard(models, train, test, k=3, sort_by="precision", test_method="wilcoxon", n_resamples=50)
+    best, second = board.table.index[:2]
+    expected = M.paired_test(board.per_user[(best, "precision@3")], board.per_user[(second, "precision@3")],
+                             method="wilcoxon")
+    assert board.comparison == {"a": best, "b": second, "metric": "precision@3", **expected}
+    single = M.leaderboard({"popularity": models["popularity"]}, train, test, k=3, n_resamples=50)
+    assert single.comparison is None
+
+
+def test_leaderboard_summary_formats_intervals(toy):
+    models, train, test = _toy_board_inputs(toy)
+    board = M.leaderboard(models, train, test, k=3, metrics=["ndcg", "coverage"], n_resamples=50)
+    summary = board.summary(digits=2)
+    assert list(summary.columns) == ["users", "ndcg@3", "coverage", "rmse", "mae"]  # "seen first" predicts
+    t = board.table.loc["popularity"]
+    assert summary.loc["popularity", "ndcg@3"] == f"{t['ndcg@3']:.2f} [{t['ndcg@3 low']:.2f}, {t['ndcg@3 high']:.2f}]"
+
+
+def test_leaderboard_diversity_only_with_item_features(toy):
+    models, train, test = _toy_board_inputs(toy)
+    features = pd.DataFrame(np.eye(8)[:, :3], index=range(1, 9))
+    with_features = M.leaderboard(models, train, test, k=3, item_features=features, n_resamples=20)
+    without = M.leaderboard(models, train, test, k=3, n_resamples=20)
+    assert "diversity" in with_features.table.columns and "diversity" not in without.table.columns
+
+
+def test_leaderboard_rejects_bad_arguments(toy):
+    models, train, test = _toy_board_inputs(toy)
+    with pytest.raises(ValueError, match="models is empty"):
+        M.leaderboard({}, train, test)
+    with pytest.raises(ValueError, match="sort_by must be one of the ranking metrics"):
+        M.leaderboard(models, train, test, sort_by="coverage")
+    with pytest.raises(ValueError, match="is not among the metrics computed"):
+        M.leaderboard(models, train, test, metrics=["precision"], sort_by="ndcg")

@@ -48,3 +48,23 @@ def test_spy_marks_every_known_cell(toy):
     ax = plots.spy(data.rating_matrix(toy.ratings))
     xs, ys = ax.lines[0].get_data()
     assert len(xs) == 23 and np.all(np.asarray(ys) < 5) and _labelled(ax)
+
+
+def _board():
+    return pd.DataFrame({"ndcg@10": [0.3, 0.1], "ndcg@10 low": [0.25, 0.05], "ndcg@10 high": [0.36, 0.2],
+                         "diversity": [0.6, 0.8]}, index=pd.Index(["a", "b"], name="model"))
+
+
+def test_leaderboard_bars_have_the_values_and_interval_bounds():
+    ax = plots.leaderboard(_board(), "ndcg@10")
+    assert [bar.get_width() for bar in ax.patches] == [0.1, 0.3]  # sorted: best on top
+    segments = ax.containers[0].lines[2][0].get_segments()  # the ErrorbarContainer
+    assert [tuple(np.round(s[:, 0], 6)) for s in segments] == [(0.05, 0.2), (0.25, 0.36)]
+    assert _labelled(ax)
+
+
+def test_tradeoff_has_one_labelled_point_per_model():
+    ax = plots.tradeoff(_board(), "diversity", "ndcg@10")
+    assert ax.collections[0].get_offsets().tolist() == [[0.6, 0.3], [0.8, 0.1]]
+    assert [t.get_text() for t in ax.texts] == ["a", "b"]
+    assert _labelled(ax)

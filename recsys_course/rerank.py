@@ -1,0 +1,89 @@
+r"""Re-ranking a model's list for diversity: maximal marginal relevance (MMR).
+
+Carbonell & Goldstein (1998) pick the next item greedily as the best trade
+between its relevance and its similarity to what is already in the list:
+
+.. math:: i^* = \arg\max_{i \in C \setminus S}\;
+          \lambda\, \mathrm{rel}(i) - (1 - \lambda) \max_{j \in S} \mathrm{sim}(i, j)
+
+``rel`` is the model's score rescaled to [0, 1] over the candidates ``C``
+(so that lambda weighs two quantities on the same scale) and ``sim`` the
+cosine between item feature vectors (genres, say). ``lambda = 1`` returns the
+model's own order; smaller values buy diversity with relevance.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .models.base import check_n
+
+__all__ = ["MMR", "mmr"]
+
+
+def _check_lambda(lambda_: float) -> None:
+    if not 0 <= lambda_ <= 1:
+        raise ValueError(f"lambda_ must be between 0 and 1, got {lambda_}")
+
+
+def mmr(scores: pd.Series, item_features: pd.DataFrame, n: int = 10, lambda_: float = 0.7) -> list:
+    """Re-rank the items of ``scores`` (id -> model score) by MMR; returns ``n`` item ids.
+
+    Ties in the MMR value go to the item the model ranked higher (then the
+    smaller id), so ``lambda_ = 1`` reproduces ``rank_by_score(scores, n)``.
+
+    >>> scores = pd.Series({"a": 0.9, "b": 0.8, "c": 0.1})
+    >>> features = pd.DataFrame({"drama": [1, 1, 0], "comedy": [0, 0, 1]}, index=["a", "b", "c"])
+    >>> mmr(scores, features, n=2, lambda_=1.0), mmr(scores, features, n=2, lambda_=0.5)
+    (['a', 'b'], ['a', 'c'])
+    """
+    from .metrics import rank_by_score
+
+    n = check_n(n)
+    _check_lambda(lambda_)
+    if scores.empty:
+        return []
+    missing = scores.index.difference(item_features.index)
+    if len(missing):
+        raise ValueError(f"item_features has no row for item(s) {missing[:5].tolist()}")
+    order = rank_by_score(scores)                      # the model's own order breaks ties
+    values = scores[order].to_numpy(dtype=float)
+    spread = values.max() - values.min()
+    rel = (values - values.min()) / spread if spread > 0 else np.ones_like(values)
+    X = item_features.loc[order].to_numpy(dtype=float)
+    norms = np.linalg.norm(X, axis=1)
+    X = X / np.where(norms > 0, norms, 1)[:, None]
+    chosen: list[int] = []
+    max_sim = np.zeros(len(order))                     # max similarity to the chosen items so far
+    available = np.ones(len(order), dtype=bool)
+    for _ in range(min(n, len(order))):
+        value = lambda_ * rel - (1 - lambda_) * max_sim
+        value[~available] = -np.inf
+        best = int(np.argmax(value))                   # argmax takes the first: the model's order
+        chosen.append(best)
+        available[best] = False
+        max_sim = np.maximum(max_sim, X @ X[best])
+    return [order[i] for i in chosen]
+
+
+class MMR:
+    """Wrap a recommender: take its ``pool`` best items, re-rank them with :func:`mmr`.
+
+    ``base`` must return a frame with ``item_id`` and ``score`` from
+    ``recommend(user_id, n=...)`` (every recommender of the package does),
+    already without the user's training items.
+    """
+
+    def __init__(self, base, item_features: pd.DataFrame, lambda_: float = 0.7, pool: int = 100):
+        _check_lambda(lambda_)
+        self.base = base
+        self.item_features = item_features
+        self.lambda_ = lambda_
+        self.pool = check_n(pool)
+
+    def recommend(self, user_id, n: int = 10) -> pd.DataFrame:
+        candidates = self.base.recommend(user_id, n=max(self.pool, check_n(n)))
+        scores = pd.Series(candidates["score"].to_numpy(dtype=float), index=candidates["item_id"])
+        top = mmr(scores, self.item_features, n, self.lambda_)
+        return pd.DataFrame({"item_id": top, "score": scores[top].to_numpy()})
