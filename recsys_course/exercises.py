@@ -545,3 +545,89 @@ _register(
     compare=_close_lists,
     hint="least squares of y on [1, X]: add a column of ones, then np.linalg.lstsq (or solve the normal equations).",
 )
+
+
+# ------------------------------------------------------------------ notebook 07
+
+_AP_CASES = (
+    ([3, 4, 5, 7, 8], {1, 4, 7}, 5),          # the notebook's worked example
+    ([1, 2, 3], {1, 2, 3}, 3),                # perfect
+    ([5, 6, 7, 8], {1, 2}, 4),                # no hit
+    ([1, 9, 2, 9.5, 3], {1, 2, 3, 4, 5, 6}, 5),  # more relevant items than k
+    ([2, 1], {1}, 10),                        # list shorter than k
+)
+
+
+def _ref_average_precision() -> list:
+    # written from the definition, independently of recsys_course.metrics
+    out = []
+    for recommended, relevant, k in _AP_CASES:
+        hits, total = 0, 0.0
+        for position, item in enumerate(recommended[:k], start=1):
+            if item in relevant:
+                hits += 1
+                total += hits / position
+        out.append(total / min(len(relevant), k))
+    return out
+
+
+def _mmr_cases() -> list:
+    rng = np.random.default_rng(7)
+    cases = []
+    for lam in (1.0, 0.7, 0.3, 0.0):
+        relevance = np.round(rng.random(6), 2)
+        X = rng.integers(0, 2, (6, 4)).astype(float) + np.eye(6, 4)
+        X /= np.linalg.norm(X, axis=1, keepdims=True)
+        cases.append((relevance, X @ X.T, [int(np.argmax(relevance))], lam))
+    return cases
+
+
+def _ref_mmr_next() -> list:
+    out = []
+    for relevance, similarity, chosen, lam in _mmr_cases():
+        best, best_value = None, -np.inf
+        for i in range(len(relevance)):
+            if i in chosen:
+                continue
+            value = lam * relevance[i] - (1 - lam) * max(similarity[i][j] for j in chosen)
+            if value > best_value:
+                best, best_value = i, value
+        out.append(best)
+    return out
+
+
+_AB_CASES = ((0.05, 0.10), (0.04, 0.05), (0.20, -0.03), (0.01, 0.5))
+
+
+def _ref_sample_size() -> list:
+    from .abtest import sample_size
+
+    return [sample_size(p, lift) for p, lift in _AB_CASES]
+
+
+_register(
+    "07.1",
+    title="average precision at k",
+    run=lambda f: [float(f(list(rec), set(rel), k)) for rec, rel, k in _AP_CASES],
+    reference=_ref_average_precision,
+    compare=_close_lists,
+    hint="walk down the first k items; at each hit add (hits so far / position); divide by min(number relevant, k).",
+)
+_register(
+    "07.2",
+    title="the next item maximal marginal relevance picks",
+    run=lambda f: [int(f(rel, sim, list(chosen), lam)) for rel, sim, chosen, lam in _mmr_cases()],
+    reference=_ref_mmr_next,
+    compare=lambda got, expected: list(got) == expected,
+    hint="for every item not chosen yet: lam * relevance - (1 - lam) * (its largest similarity to a chosen item); "
+         "take the best, the first one on ties.",
+)
+_register(
+    "07.3",
+    title="users per arm for an A/B test",
+    run=lambda f: [int(f(p, lift)) for p, lift in _AB_CASES],
+    reference=_ref_sample_size,
+    compare=lambda got, expected: list(got) == expected,
+    hint="p2 = p1 * (1 + lift); n = (z_{0.975} sqrt(2 pbar (1 - pbar)) + z_{0.8} sqrt(p1 q1 + p2 q2))^2 / (p2 - p1)^2, "
+         "rounded up (scipy.stats.norm.ppf gives the z values).",
+)
