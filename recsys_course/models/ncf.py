@@ -17,12 +17,16 @@ and for each positive ``n_negatives`` items the user has *not* interacted with
 are drawn as negatives (:class:`NegativeSampler`); the loss is binary
 cross-entropy on the logits. :func:`train` stops early when the validation
 metric has not improved for ``patience`` epochs and keeps the best weights.
-Everything random takes a seed, and :class:`NCFRecommender` scores the whole
-catalogue for a batch of users with one matrix product per batch.
+Everything random takes a seed (``random_state``): the models' initial weights,
+the negatives, the shuffling and dropout, so a run gives the same model in any
+process, whatever the caller did to torch's global random state before (which
+is left untouched). :class:`NCFRecommender` scores the whole catalogue for a
+batch of users with one matrix product per batch.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from dataclasses import dataclass, field
 
@@ -37,16 +41,35 @@ from .base import check_n
 __all__ = ["GMF", "MLP", "NCFRecommender", "NegativeSampler", "NeuMF", "TrainingHistory", "train"]
 
 
-class GMF(nn.Module):
-    """Generalised matrix factorisation: ``h . (p_u * q_i)``, returning logits."""
+@contextlib.contextmanager
+def _seeded(random_state: int | None):
+    """Run the block on torch's CPU generator seeded with ``random_state``, then restore its state.
 
-    def __init__(self, n_users: int, n_items: int, dim: int = 32):
+    ``None`` draws from the global generator as it stands (not reproducible).
+    """
+    if random_state is None:
+        yield
+        return
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(random_state)
+        yield
+
+
+class GMF(nn.Module):
+    """Generalised matrix factorisation: ``h . (p_u * q_i)``, returning logits.
+
+    The initial weights are drawn with ``random_state`` (embeddings from
+    N(0, 0.01²), the output layer as ``nn.Linear`` initialises it).
+    """
+
+    def __init__(self, n_users: int, n_items: int, dim: int = 32, random_state: int | None = 0):
         super().__init__()
-        self.user = nn.Embedding(n_users, dim)
-        self.item = nn.Embedding(n_items, dim)
-        self.out = nn.Linear(dim, 1)
-        for emb in (self.user, self.item):
-            nn.init.normal_(emb.weight, std=0.01)
+        with _seeded(random_state):
+            self.user = nn.Embedding(n_users, dim)
+            self.item = nn.Embedding(n_items, dim)
+            self.out = nn.Linear(dim, 1)
+            for emb in (self.user, self.item):
+                nn.init.normal_(emb.weight, std=0.01)
 
     def features(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return self.user(users) * self.item(items)
@@ -56,21 +79,25 @@ class GMF(nn.Module):
 
 
 class MLP(nn.Module):
-    """Concatenated embeddings through a ReLU tower, returning logits."""
+    """Concatenated embeddings through a ReLU tower, returning logits.
+
+    The initial weights are drawn with ``random_state``.
+    """
 
     def __init__(self, n_users: int, n_items: int, dim: int = 32, layers: tuple[int, ...] = (64, 32, 16),
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, random_state: int | None = 0):
         super().__init__()
-        self.user = nn.Embedding(n_users, dim)
-        self.item = nn.Embedding(n_items, dim)
-        blocks, width = [], 2 * dim
-        for size in layers:
-            blocks += [nn.Linear(width, size), nn.ReLU(), nn.Dropout(dropout)]
-            width = size
-        self.tower = nn.Sequential(*blocks)
-        self.out = nn.Linear(width, 1)
-        for emb in (self.user, self.item):
-            nn.init.normal_(emb.weight, std=0.01)
+        with _seeded(random_state):
+            self.user = nn.Embedding(n_users, dim)
+            self.item = nn.Embedding(n_items, dim)
+            blocks, width = [], 2 * dim
+            for size in layers:
+                blocks += [nn.Linear(width, size), nn.ReLU(), nn.Dropout(dropout)]
+                width = size
+            self.tower = nn.Sequential(*blocks)
+            self.out = nn.Linear(width, 1)
+            for emb in (self.user, self.item):
+                nn.init.normal_(emb.weight, std=0.01)
 
     def features(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return self.tower(torch.cat([self.user(users), self.item(items)], dim=-1))
@@ -80,14 +107,18 @@ class MLP(nn.Module):
 
 
 class NeuMF(nn.Module):
-    """GMF and MLP towers side by side; their last layers are concatenated into one logit."""
+    """GMF and MLP towers side by side; their last layers are concatenated into one logit.
+
+    The initial weights of both towers and the output layer are drawn with ``random_state``.
+    """
 
     def __init__(self, n_users: int, n_items: int, dim: int = 32, layers: tuple[int, ...] = (64, 32, 16),
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, random_state: int | None = 0):
         super().__init__()
-        self.gmf = GMF(n_users, n_items, dim)
-        self.mlp = MLP(n_users, n_items, dim, layers, dropout)
-        self.out = nn.Linear(dim + layers[-1], 1)
+        with _seeded(random_state):  # the towers draw in turn from this one seeded stream
+            self.gmf = GMF(n_users, n_items, dim, random_state=None)
+            self.mlp = MLP(n_users, n_items, dim, layers, dropout, random_state=None)
+            self.out = nn.Linear(dim + layers[-1], 1)
 
     @classmethod
     def from_pretrained(cls, gmf: GMF, mlp: MLP, alpha: float = 0.5) -> "NeuMF":
@@ -155,49 +186,56 @@ def train(model: nn.Module, users: np.ndarray, items: np.ndarray, n_items: int, 
 
     ``validate(model) -> float`` (higher is better) is called after every
     epoch; training stops when it has not improved for ``patience`` epochs and
-    the best weights are restored. Deterministic for a given ``random_state``.
+    the best weights are restored.
+
+    Deterministic for a given ``random_state`` and starting model: the
+    negatives, the order of the examples and dropout all draw from it, and
+    torch's global random state is left as it was. (The starting weights come
+    from the model's own ``random_state``.)
     """
     from tqdm.auto import tqdm
 
-    torch.manual_seed(random_state)
-    sampler = NegativeSampler(users, items, n_items, random_state)
-    shuffle = np.random.default_rng(random_state + 1)
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    loss_fn = nn.BCEWithLogitsLoss()
-    history, best, best_state, waited = TrainingHistory(), -np.inf, None, 0
-    for epoch in tqdm(range(1, epochs + 1), desc=type(model).__name__, disable=not progress):
-        neg_users = np.repeat(users, n_negatives)
-        all_users = np.concatenate([users, neg_users])
-        all_items = np.concatenate([items, sampler.sample(neg_users)])
-        labels = np.concatenate([np.ones(len(users)), np.zeros(len(neg_users))]).astype(np.float32)
-        order = shuffle.permutation(len(all_users))
-        model.train()
-        total = 0.0
-        for start in range(0, len(order), batch_size):
-            batch = order[start:start + batch_size]
-            logits = model(torch.from_numpy(all_users[batch]), torch.from_numpy(all_items[batch]))
-            loss = loss_fn(logits, torch.from_numpy(labels[batch]))
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            total += loss.item() * len(batch)
-        history.loss.append(total / len(order))
-        if validate is not None:
-            model.eval()
-            score = float(validate(model))
-            history.validation.append(score)
-            if score > best:
-                best, best_state, waited, history.best_epoch = score, copy.deepcopy(model.state_dict()), 0, epoch
-            else:
-                waited += 1
-                if waited >= patience:
-                    break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    else:
-        history.best_epoch = len(history.loss)
-    model.eval()
-    return history
+    with _seeded(random_state):
+        sampler = NegativeSampler(users, items, n_items, random_state)
+        shuffle = np.random.default_rng(random_state + 1)
+        # fused: one vectorised kernel, and the same digits on every CPU (the unfused Adam takes its
+        # square roots from MKL, whose code and last bits differ between Intel and AMD processors)
+        optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay, fused=True)
+        loss_fn = nn.BCEWithLogitsLoss()
+        history, best, best_state, waited = TrainingHistory(), -np.inf, None, 0
+        for epoch in tqdm(range(1, epochs + 1), desc=type(model).__name__, disable=not progress):
+            neg_users = np.repeat(users, n_negatives)
+            all_users = np.concatenate([users, neg_users])
+            all_items = np.concatenate([items, sampler.sample(neg_users)])
+            labels = np.concatenate([np.ones(len(users)), np.zeros(len(neg_users))]).astype(np.float32)
+            order = shuffle.permutation(len(all_users))
+            model.train()
+            total = 0.0
+            for start in range(0, len(order), batch_size):
+                batch = order[start:start + batch_size]
+                logits = model(torch.from_numpy(all_users[batch]), torch.from_numpy(all_items[batch]))
+                loss = loss_fn(logits, torch.from_numpy(labels[batch]))
+                optimiser.zero_grad()
+                loss.backward()
+                optimiser.step()
+                total += loss.item() * len(batch)
+            history.loss.append(total / len(order))
+            if validate is not None:
+                model.eval()
+                score = float(validate(model))
+                history.validation.append(score)
+                if score > best:
+                    best, best_state, waited, history.best_epoch = score, copy.deepcopy(model.state_dict()), 0, epoch
+                else:
+                    waited += 1
+                    if waited >= patience:
+                        break
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        else:
+            history.best_epoch = len(history.loss)
+        model.eval()
+        return history
 
 
 class NCFRecommender:

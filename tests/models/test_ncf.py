@@ -1,5 +1,8 @@
 """GMF / MLP / NeuMF building blocks: shapes, the sampler, the MF special case, seeds, exclusion."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -47,21 +50,53 @@ def test_a_user_with_every_item_cannot_get_negatives():
         NegativeSampler(np.zeros(3, dtype=int), np.arange(3), n_items=3)
 
 
-def test_same_seed_same_weights(interactions):
-    users, items = interactions
-    models = []
-    for _ in range(2):
-        torch.manual_seed(123)
-        model = NeuMF(30, 40, dim=4, layers=(8, 4))
-        train(model, users, items, 40, epochs=2, random_state=5)
-        models.append(model)
-    for a, b in zip(models[0].state_dict().values(), models[1].state_dict().values()):
+# Build and train a NeuMF (dropout on, so every random source is used) after disturbing torch's
+# global generator in a way that differs per process; print a digest of the trained weights.
+_TRAIN_IN_A_FRESH_PROCESS = """
+import hashlib, sys
+import numpy as np, torch
+from recsys_course.models.ncf import NeuMF, train
+noise, model_seed = int(sys.argv[1]), int(sys.argv[2])
+torch.manual_seed(noise); torch.rand(noise)
+codes = np.random.default_rng(0).choice(30 * 40, 300, replace=False)
+model = NeuMF(30, 40, dim=4, layers=(8, 4), dropout=0.3, random_state=model_seed)
+history = train(model, codes // 40, codes % 40, 40, epochs=2, random_state=5)
+digest = hashlib.sha256(b"".join(t.numpy().tobytes() for t in model.state_dict().values()))
+print(digest.hexdigest(), history.loss)
+"""
+
+
+def _train_in_a_fresh_process(noise, model_seed):
+    done = subprocess.run([sys.executable, "-c", _TRAIN_IN_A_FRESH_PROCESS, str(noise), str(model_seed)],
+                          capture_output=True, text=True, check=True)
+    return done.stdout
+
+
+def test_a_seeded_run_is_identical_in_two_processes_initial_weights_included():
+    first, second = _train_in_a_fresh_process(1, model_seed=7), _train_in_a_fresh_process(2, model_seed=7)
+    assert first == second
+    assert _train_in_a_fresh_process(1, model_seed=8) != first  # the model's seed does reach the weights
+
+
+@pytest.mark.parametrize("cls", [GMF, MLP, NeuMF])
+def test_the_initial_weights_come_from_random_state_alone(cls):
+    weights = []
+    for noise in (1, 2):
+        torch.manual_seed(noise)
+        weights.append(cls(7, 11, dim=4, random_state=3).state_dict())
+    for a, b in zip(weights[0].values(), weights[1].values()):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_building_and_training_leave_the_global_generator_alone(interactions):
+    users, items = interactions
+    before = torch.get_rng_state()
+    train(NeuMF(30, 40, dim=4, layers=(8, 4), dropout=0.3, random_state=1), users, items, 40, epochs=1)
+    assert torch.equal(before, torch.get_rng_state())
 
 
 def test_training_lowers_the_loss_and_early_stopping_keeps_the_best(interactions):
     users, items = interactions
-    torch.manual_seed(0)
     model = GMF(30, 40, dim=8)
     scores = iter([0.1, 0.3, 0.2, 0.25, 0.1, 0.0])
     history = train(model, users, items, 40, epochs=6, lr=0.01, validate=lambda m: next(scores), patience=2)
@@ -70,7 +105,6 @@ def test_training_lowers_the_loss_and_early_stopping_keeps_the_best(interactions
 
 
 def test_neumf_from_pretrained_starts_as_the_weighted_towers():
-    torch.manual_seed(0)
     gmf, mlp = GMF(5, 6, dim=3), MLP(5, 6, dim=3, layers=(4, 2))
     fused = NeuMF.from_pretrained(gmf, mlp, alpha=0.5)
     users, items = torch.tensor([1, 2]), torch.tensor([3, 4])
@@ -80,7 +114,6 @@ def test_neumf_from_pretrained_starts_as_the_weighted_towers():
 
 def test_the_wrapper_scores_in_batches_and_excludes_seen_items(interactions):
     users, items = interactions
-    torch.manual_seed(0)
     model = GMF(30, 40, dim=4)
     frame = pd.DataFrame({"user_id": users + 100, "item_id": items + 1000})
     rec = NCFRecommender(model, np.arange(30) + 100, np.arange(40) + 1000, frame, batch_size=7)
