@@ -7,8 +7,9 @@ train a small model here, and a digest of what they learned is compared with the
 notebooks' outputs. When a digest differs, so will notebooks 05-07, and the message says which part of
 the set-up to look at; these tests say it in seconds, where a notebook diff says it in minutes.
 
-The digests were recorded under the pins on an AMD EPYC (Zen 5, AVX-512) and came out identical on an
-emulated Intel Haswell and AMD EPYC Rome (``qemu-x86_64 -cpu ...``). Outside the pinned set-up (a
+The digests were recorded under the pins on an AMD EPYC (Zen 5, AVX-512) and came out identical on the
+same machine emulating an Intel Haswell and an AMD EPYC Rome (``qemu-x86_64 -cpu ...``: another
+processor as the libraries see it; the same operating system, compiler and C library). Outside the pinned set-up (a
 plain ``pytest``, macOS, ARM) the tests are skipped: there the course promises the same claims, not
 the same digits.
 """
@@ -57,9 +58,11 @@ def test_lightfm_learns_the_recorded_embeddings(positives, loss):
     model = LightFM(no_components=30, loss=loss, random_state=0).fit(positives, epochs=10, num_threads=1)
     got = _digest([model.user_embeddings, model.item_embeddings, model.user_biases, model.item_biases])
     assert got == LIGHTFM_DIGESTS[loss], (
-        f"LightFM ({loss}) learned other embeddings than the build the notebooks were recorded with: "
-        "it was probably compiled with -march=native -ffast-math (its setup.py's default) or taken from "
-        "pip's wheel cache. `make clean && make test` rebuilds it portably (LIGHTFM_NO_CFLAGS=1)."
+        f"LightFM ({loss}) learned other embeddings than the build the notebooks were recorded with. Most "
+        "likely it was compiled with -march=native -ffast-math (its setup.py's default) or taken from pip's "
+        "wheel cache: `make clean && make test` rebuilds it portably (LIGHTFM_NO_CFLAGS=1). If that does "
+        "not help, your compiler or C maths library computes differently from the recording machine's "
+        "(Debian 12, gcc 12, glibc 2.36): please report it."
     )
 
 

@@ -198,8 +198,8 @@ def train(model: nn.Module, users: np.ndarray, items: np.ndarray, n_items: int, 
     with _seeded(random_state):
         sampler = NegativeSampler(users, items, n_items, random_state)
         shuffle = np.random.default_rng(random_state + 1)
-        # fused: one vectorised kernel, the same digits on every CPU (the unfused Adam takes its
-        # square roots from MKL's vector library, which runs different code on Intel and AMD)
+        # fused: one vectorised kernel, the same digits on every CPU the pinned set-up covers (the
+        # unfused Adam takes its square roots from MKL's vector library, whose code differs by vendor)
         optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay, fused=True)
         loss_fn = nn.BCEWithLogitsLoss()
         history, best, best_state, waited = TrainingHistory(), -np.inf, None, 0
