@@ -135,6 +135,7 @@ record:
 	env $(PINNED_ENV) $(BIN)/jupyter nbconvert --to notebook --execute --inplace $(NB)
 
 bench: data
+	$(BIN)/python -m pip install --disable-pip-version-check --quiet -e ".[dev,pinned,bench]"
 	@for script in benchmarks/[!_]*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:

@@ -51,7 +51,7 @@ def run_surprise(train, test, sim, user_based):
 
 
 def run_ours(train, test, sim, model_cls):
-    fit_s, model = median_time(lambda: model_cls(k=40, sim=sim, min_support=1).fit(train))
+    fit_s, model = median_time(lambda: model_cls(n_neighbors=40, sim=sim, min_support=1).fit(train))
     predict_s, est = median_time(lambda: model.predict(test.user_id.to_numpy(), test.item_id.to_numpy()))
     return fit_s, predict_s, est
 

@@ -248,21 +248,28 @@ def import_zip(path: str | Path, data_home: str | Path | None = None, *, verify_
     return _read_cache(cache)
 
 
-def rating_matrix(ratings: pd.DataFrame, *, shape: tuple[int, int] | None = None):
+def rating_matrix(ratings: pd.DataFrame, *, user_ids=None, item_ids=None):
     """The ratings as a ``scipy.sparse`` CSR matrix, users in rows, items in columns.
 
-    Row ``u - 1`` holds user ``u`` and column ``i - 1`` item ``i`` (MovieLens ids
-    start at 1). Missing cells are *unknown*, not zero: a CSR matrix stores
-    only the known ones.
+    Rows and columns follow the numbering every model of the package uses
+    (:mod:`recsys_course.ids`): the ids in sorted order, by default those in
+    ``ratings``, or the given ``user_ids`` / ``item_ids`` (sorted, so that
+    users or movies without ratings get an empty row or column). On MovieLens,
+    whose ids run 1..n, user ``u`` is row ``u - 1`` and item ``i`` column
+    ``i - 1``. Missing cells are *unknown*, not zero: a CSR matrix stores only
+    the known ones.
     """
     from scipy import sparse
 
-    rows = ratings["user_id"].to_numpy() - 1
-    cols = ratings["item_id"].to_numpy() - 1
-    if shape is None:
-        shape = (int(rows.max()) + 1, int(cols.max()) + 1)
+    from .ids import id_index, positions
+
+    users = id_index(ratings["user_id"] if user_ids is None else user_ids, "user_id")
+    items = id_index(ratings["item_id"] if item_ids is None else item_ids, "item_id")
+    rows, cols = positions(users, ratings["user_id"]), positions(items, ratings["item_id"])
+    if (rows < 0).any() or (cols < 0).any():
+        raise ValueError("ratings name ids missing from the user_ids or item_ids given")
     values = ratings["rating"].to_numpy(dtype=np.float64)
-    return sparse.csr_matrix((values, (rows, cols)), shape=shape)
+    return sparse.csr_matrix((values, (rows, cols)), shape=(len(users), len(items)))
 
 
 def load_toy(path: str | Path | None = None) -> MovieLens:

@@ -48,10 +48,20 @@ class Verdict:
 _EXERCISES: dict[str, Exercise] = {}
 
 
-def _register(exercise_id: str, **fields) -> None:
-    if exercise_id in _EXERCISES:
-        raise ValueError(f"exercise {exercise_id!r} is registered twice")
-    _EXERCISES[exercise_id] = Exercise(**fields)
+def exercise(exercise_id: str, title: str, *, run: Callable[[Callable], Any], hint: str,
+             compare: Callable[[Any, Any], bool] | None = None):
+    """Register the decorated function as the reference answer of ``exercise_id``.
+
+    ``run(f)`` calls the learner's function on the toy data; the reference
+    computes the expected value independently; ``compare(got, expected)``
+    decides (default: equal to 1e-9); ``hint`` is shown when it is wrong.
+    """
+    def register(reference: Callable[[], Any]) -> Callable[[], Any]:
+        if exercise_id in _EXERCISES:
+            raise ValueError(f"exercise {exercise_id!r} is registered twice")
+        _EXERCISES[exercise_id] = Exercise(title, run, reference, compare or _close, hint)
+        return reference
+    return register
 
 
 def exercise_ids() -> list[str]:
@@ -101,6 +111,20 @@ def _close(got: Any, expected: float) -> bool:
         return False
 
 
+def _close_lists(got: Any, expected: list) -> bool:
+    try:
+        return len(got) == len(expected) and bool(np.allclose(np.asarray(got, float), expected, atol=1e-9))
+    except (TypeError, ValueError):
+        return False
+
+
+def _close_nested(got: Any, expected: list) -> bool:
+    try:
+        return bool(np.allclose(np.asarray(got, float), np.asarray(expected, float), atol=1e-9))
+    except (TypeError, ValueError):
+        return False
+
+
 def _same_pairs(got: Any, expected: set) -> bool:
     if not isinstance(got, pd.DataFrame) or not {"user_id", "item_id"} <= set(got.columns):
         return False
@@ -113,6 +137,9 @@ def _toy_ratings() -> pd.DataFrame:
     return load_toy().ratings
 
 
+@exercise("01.1", "sparsity",
+          run=lambda f: f(_toy_ratings()),
+          hint="sparsity = 1 - (known cells) / (users x items); count users and items that appear in the ratings.")
 def _ref_sparsity() -> float:
     # independent of pandas: count distinct cells by hand
     ratings = _toy_ratings()
@@ -122,6 +149,10 @@ def _ref_sparsity() -> float:
     return 1 - len(cells) / (n_users * n_items)
 
 
+@exercise("01.2", "share of ratings on the most popular movies",
+          run=lambda f: f(_toy_ratings(), 0.25),
+          hint="count ratings per movie, sort descending, keep the first ceil(fraction x movies) and divide "
+               "their sum by all ratings.")
 def _ref_top_share() -> float:
     ratings = _toy_ratings()
     counts = sorted(ratings["item_id"].value_counts().tolist(), reverse=True)
@@ -129,35 +160,13 @@ def _ref_top_share() -> float:
     return sum(counts[:top]) / sum(counts)
 
 
+@exercise("01.3", "explicit to implicit feedback",
+          run=lambda f: f(_toy_ratings(), 4),
+          compare=_same_pairs,
+          hint="keep the rows whose rating is >= threshold, with their user_id and item_id columns.")
 def _ref_implicit() -> set:
     ratings = _toy_ratings()
     return {(u, i) for u, i, r in zip(ratings["user_id"], ratings["item_id"], ratings["rating"]) if r >= 4}
-
-
-_register(
-    "01.1",
-    title="sparsity",
-    run=lambda f: f(_toy_ratings()),
-    reference=_ref_sparsity,
-    compare=_close,
-    hint="sparsity = 1 - (known cells) / (users x items); count users and items that appear in the ratings.",
-)
-_register(
-    "01.2",
-    title="share of ratings on the most popular movies",
-    run=lambda f: f(_toy_ratings(), 0.25),
-    reference=_ref_top_share,
-    compare=_close,
-    hint="count ratings per movie, sort descending, keep the first ceil(fraction x movies) and divide their sum by all ratings.",
-)
-_register(
-    "01.3",
-    title="explicit to implicit feedback",
-    run=lambda f: f(_toy_ratings(), 4),
-    reference=_ref_implicit,
-    compare=_same_pairs,
-    hint="keep the rows whose rating is >= threshold, with their user_id and item_id columns.",
-)
 
 
 # ------------------------------------------------------------------ notebook 02
@@ -177,6 +186,11 @@ def _all_pairs(f: Callable) -> list:
     return [f(R.loc[x], R.loc[y]) for x in R.index for y in R.index if x < y]
 
 
+@exercise("02.1", "cosine similarity over co-rated items",
+          run=lambda f: _all_pairs(lambda a, b: float(f(a, b))),
+          compare=_close_lists,
+          hint="keep the items both users rated (a.notna() & b.notna()), then sum(a*b) / sqrt(sum(a^2) * sum(b^2)); "
+               "return 0.0 when they share no item.")
 def _ref_cosine_pairs() -> list:
     out = []
     for a, b in _all_pairs(_corated):
@@ -185,6 +199,11 @@ def _ref_cosine_pairs() -> list:
     return out
 
 
+@exercise("02.2", "Pearson correlation over co-rated items",
+          run=lambda f: _all_pairs(lambda a, b: float(f(a, b))),
+          compare=_close_lists,
+          hint="centre each user's co-rated ratings on their mean over those same items, then take the cosine; "
+               "return 0.0 when either centred vector is all zeros.")
 def _ref_pearson_pairs() -> list:
     out = []
     for a, b in _all_pairs(_corated):
@@ -213,6 +232,11 @@ def _ref_pearson_matrix() -> np.ndarray:
     return S
 
 
+@exercise("02.3", "mean-centred k-NN prediction",
+          run=_run_predict,
+          compare=_close_lists,
+          hint="among users who rated the item, take the k most similar (ties: the first listed), drop those with "
+               "similarity <= 0, then mean_u + sum(s * (r_vi - mean_v)) / sum(s); with no neighbour left, mean_u.")
 def _ref_predict() -> list:
     R = _toy_matrix()
     S = pd.DataFrame(_ref_pearson_matrix(), index=R.index, columns=R.index)
@@ -230,42 +254,6 @@ def _ref_predict() -> list:
     return out
 
 
-def _close_lists(got: Any, expected: list) -> bool:
-    try:
-        return len(got) == len(expected) and bool(np.allclose(np.asarray(got, float), expected, atol=1e-9))
-    except (TypeError, ValueError):
-        return False
-
-
-_register(
-    "02.1",
-    title="cosine similarity over co-rated items",
-    run=lambda f: _all_pairs(lambda a, b: float(f(a, b))),
-    reference=_ref_cosine_pairs,
-    compare=_close_lists,
-    hint="keep the items both users rated (a.notna() & b.notna()), then sum(a*b) / sqrt(sum(a^2) * sum(b^2)); "
-         "return 0.0 when they share no item.",
-)
-_register(
-    "02.2",
-    title="Pearson correlation over co-rated items",
-    run=lambda f: _all_pairs(lambda a, b: float(f(a, b))),
-    reference=_ref_pearson_pairs,
-    compare=_close_lists,
-    hint="centre each user's co-rated ratings on their mean over those same items, then take the cosine; "
-         "return 0.0 when either centred vector is all zeros.",
-)
-_register(
-    "02.3",
-    title="mean-centred k-NN prediction",
-    run=_run_predict,
-    reference=_ref_predict,
-    compare=_close_lists,
-    hint="among users who rated the item, take the k most similar (ties: the first listed), drop those with "
-         "similarity <= 0, then mean_u + sum(s * (r_vi - mean_v)) / sum(s); with no neighbour left, mean_u.",
-)
-
-
 # ------------------------------------------------------------------ notebook 04
 
 def _toy_weights() -> pd.DataFrame:
@@ -273,6 +261,11 @@ def _toy_weights() -> pd.DataFrame:
     return load_toy_genre_weights().rename(index=titles)
 
 
+@exercise("04.1", "most similar movies by genre weights",
+          run=lambda f: [list(f(_toy_weights(), title, 3)) for title in ("Inception", "Frozen", "Titanic")],
+          compare=lambda got, expected: got == expected,
+          hint="cosine of the movie's row with every other row (divide the dot product by both norms), "
+               "drop the movie itself, return the titles of the n largest.")
 def _ref_most_similar() -> list:
     V = _toy_weights()
     out = []
@@ -294,12 +287,27 @@ def _toy_documents() -> list:
     return movie_documents(movies).tolist()
 
 
+@exercise("04.2", "smoothed inverse document frequency",
+          run=lambda f: [float(f(_toy_documents(), term)) for term in _IDF_TERMS],
+          compare=_close_lists,
+          hint="df = number of documents whose words include the term; idf = ln((1 + n) / (1 + df)) + 1.")
 def _ref_idf() -> list:
     docs = [set(d.split()) for d in _toy_documents()]
     n = len(docs)
     return [float(np.log((1 + n) / (1 + sum(term in d for d in docs))) + 1) for term in _IDF_TERMS]
 
 
+def _run_profiles(f: Callable) -> list:
+    V = _toy_weights()
+    R = _toy_matrix().rename(columns=load_toy().movies.set_index("item_id")["title"])
+    return [np.asarray(pd.Series(f(R.loc[user].dropna(), V)).reindex(V.columns), float).tolist() for user in (1, 3)]
+
+
+@exercise("04.3", "mean-centred user profile",
+          run=_run_profiles,
+          compare=_close_nested,
+          hint="weight each rated movie's vector by (rating - the user's mean rating), sum, and divide by the "
+               "number of rated movies.")
 def _ref_profiles() -> list:
     V = _toy_weights()
     R = _toy_matrix().rename(columns=load_toy().movies.set_index("item_id")["title"])
@@ -311,51 +319,15 @@ def _ref_profiles() -> list:
     return out
 
 
-def _run_profiles(f: Callable) -> list:
-    V = _toy_weights()
-    R = _toy_matrix().rename(columns=load_toy().movies.set_index("item_id")["title"])
-    return [np.asarray(pd.Series(f(R.loc[user].dropna(), V)).reindex(V.columns), float).tolist() for user in (1, 3)]
-
-
-def _close_nested(got: Any, expected: list) -> bool:
-    try:
-        return bool(np.allclose(np.asarray(got, float), np.asarray(expected, float), atol=1e-9))
-    except (TypeError, ValueError):
-        return False
-
-
-_register(
-    "04.1",
-    title="most similar movies by genre weights",
-    run=lambda f: [list(f(_toy_weights(), title, 3)) for title in ("Inception", "Frozen", "Titanic")],
-    reference=_ref_most_similar,
-    compare=lambda got, expected: got == expected,
-    hint="cosine of the movie's row with every other row (divide the dot product by both norms), "
-         "drop the movie itself, return the titles of the n largest.",
-)
-_register(
-    "04.2",
-    title="smoothed inverse document frequency",
-    run=lambda f: [float(f(_toy_documents(), term)) for term in _IDF_TERMS],
-    reference=_ref_idf,
-    compare=_close_lists,
-    hint="df = number of documents whose words include the term; idf = ln((1 + n) / (1 + df)) + 1.",
-)
-_register(
-    "04.3",
-    title="mean-centred user profile",
-    run=_run_profiles,
-    reference=_ref_profiles,
-    compare=_close_nested,
-    hint="weight each rated movie's vector by (rating - the user's mean rating), sum, and divide by the number of rated movies.",
-)
-
-
 # ------------------------------------------------------------------ notebook 05
 
 _AGES = (7, 17, 18, 24, 25, 34, 35, 44, 45, 49, 50, 55, 56, 73)
 
 
+@exercise("05.1", "age bands",
+          run=lambda f: [f(age) for age in _AGES],
+          compare=lambda got, expected: list(got) == expected,
+          hint='bands are "<18", "18-24", "25-34", "35-44", "45-49", "50-55" and "56+", both ends included.')
 def _ref_age_bands() -> list:
     bands = []
     for age in _AGES:
@@ -364,6 +336,10 @@ def _ref_age_bands() -> list:
     return bands
 
 
+@exercise("05.2", "item features for LightFM",
+          run=lambda f: {int(k): list(v) for k, v in f(load_toy().movies).items()},
+          compare=lambda got, expected: got == expected,
+          hint='one "genre:<name>" per genre, in the order listed, then "decade:<year // 10 * 10>s".')
 def _ref_item_features() -> dict:
     movies = load_toy().movies
     return {int(i): [f"genre:{g}" for g in gs] + [f"decade:{int(y) // 10 * 10}s"]
@@ -381,6 +357,10 @@ def _lightfm_case():
     }
 
 
+@exercise("05.3", "a LightFM score by hand",
+          run=lambda f: f(**_lightfm_case()),
+          hint="user vector = user_weights @ user_embeddings, item vector likewise; "
+               "score = their dot product + user_weights @ user_biases + item_weights @ item_biases.")
 def _ref_lightfm_score() -> float:
     c = _lightfm_case()
     user = c["user_weights"] @ c["user_embeddings"]
@@ -388,38 +368,15 @@ def _ref_lightfm_score() -> float:
     return float(user @ item + c["user_weights"] @ c["user_biases"] + c["item_weights"] @ c["item_biases"])
 
 
-_register(
-    "05.1",
-    title="age bands",
-    run=lambda f: [f(age) for age in _AGES],
-    reference=_ref_age_bands,
-    compare=lambda got, expected: list(got) == expected,
-    hint='bands are "<18", "18-24", "25-34", "35-44", "45-49", "50-55" and "56+", both ends included.',
-)
-_register(
-    "05.2",
-    title="item features for LightFM",
-    run=lambda f: {int(k): list(v) for k, v in f(load_toy().movies).items()},
-    reference=_ref_item_features,
-    compare=lambda got, expected: got == expected,
-    hint='one "genre:<name>" per genre, in the order listed, then "decade:<year // 10 * 10>s".',
-)
-_register(
-    "05.3",
-    title="a LightFM score by hand",
-    run=lambda f: f(**_lightfm_case()),
-    reference=_ref_lightfm_score,
-    compare=_close,
-    hint="user vector = user_weights @ user_embeddings, item vector likewise; "
-         "score = their dot product + user_weights @ user_biases + item_weights @ item_biases.",
-)
-
-
 # ------------------------------------------------------------------ notebook 06
 
 _RANKS = (1, 2, 3, 10, 11, 50)
 
 
+@exercise("06.1", "NDCG@10 of a single held-out item",
+          run=lambda f: [float(f(r)) for r in _RANKS],
+          compare=_close_lists,
+          hint="with one relevant item the ideal DCG is 1, so NDCG@10 = 1 / log2(rank + 1) if rank <= 10, else 0.")
 def _ref_ndcg_single() -> list:
     return [1 / np.log2(r + 1) if r <= 10 else 0.0 for r in _RANKS]
 
@@ -434,6 +391,10 @@ def _rank_cases() -> list:
     return cases
 
 
+@exercise("06.2", "rank of the positive among sampled negatives",
+          run=lambda f: [int(f(scores, pos, negs)) for scores, pos, negs in _rank_cases()],
+          compare=lambda got, expected: list(got) == expected,
+          hint="rank = 1 + the number of sampled negatives whose score is strictly higher than the positive's.")
 def _ref_sampled_rank() -> list:
     return [int(1 + sum(scores[n] > scores[pos] for n in negs)) for scores, pos, negs in _rank_cases()]
 
@@ -441,37 +402,15 @@ def _ref_sampled_rank() -> list:
 _MLP_SHAPES = ((5, 8, 4, (8, 4)), (943, 1682, 32, (64, 32, 16)), (10, 10, 2, (3,)))
 
 
+@exercise("06.3", "parameters of the MLP model",
+          run=lambda f: [int(f(u, i, d, layers)) for u, i, d, layers in _MLP_SHAPES],
+          compare=lambda got, expected: list(got) == expected,
+          hint="two embedding tables (n x dim each); every Linear(a, b) has a*b weights and b biases; "
+               "the tower starts at 2*dim inputs and ends in a Linear(last, 1).")
 def _ref_mlp_parameters() -> list:
     from .models.ncf import MLP
 
     return [sum(p.numel() for p in MLP(u, i, dim=d, layers=layers).parameters()) for u, i, d, layers in _MLP_SHAPES]
-
-
-_register(
-    "06.1",
-    title="NDCG@10 of a single held-out item",
-    run=lambda f: [float(f(r)) for r in _RANKS],
-    reference=_ref_ndcg_single,
-    compare=_close_lists,
-    hint="with one relevant item the ideal DCG is 1, so NDCG@10 = 1 / log2(rank + 1) if rank <= 10, else 0.",
-)
-_register(
-    "06.2",
-    title="rank of the positive among sampled negatives",
-    run=lambda f: [int(f(scores, pos, negs)) for scores, pos, negs in _rank_cases()],
-    reference=_ref_sampled_rank,
-    compare=lambda got, expected: list(got) == expected,
-    hint="rank = 1 + the number of sampled negatives whose score is strictly higher than the positive's.",
-)
-_register(
-    "06.3",
-    title="parameters of the MLP model",
-    run=lambda f: [int(f(u, i, d, layers)) for u, i, d, layers in _MLP_SHAPES],
-    reference=_ref_mlp_parameters,
-    compare=lambda got, expected: list(got) == expected,
-    hint="two embedding tables (n x dim each); every Linear(a, b) has a*b weights and b biases; "
-         "the tower starts at 2*dim inputs and ends in a Linear(last, 1).",
-)
 
 
 # ------------------------------------------------------------------ notebook 03
@@ -482,6 +421,16 @@ def _sgd_case() -> dict:
             "q_i": rng.normal(0, 0.1, 3), "lr": 0.05, "reg": 0.02}
 
 
+def _run_sgd_step(f: Callable) -> list:
+    b_u, b_i, p_u, q_i = f(**_sgd_case())
+    return [float(b_u), float(b_i), *np.asarray(p_u, float), *np.asarray(q_i, float)]
+
+
+@exercise("03.1", "one SGD step of biased MF",
+          run=_run_sgd_step,
+          compare=_close_lists,
+          hint="err = r - (mu + b_u + b_i + p_u . q_i); move every parameter by lr * (its gradient part "
+               "- reg * itself), using the *old* p_u when updating q_i.")
 def _ref_sgd_step() -> list:
     c = _sgd_case()
     err = c["r"] - (c["mu"] + c["b_u"] + c["b_i"] + c["p_u"] @ c["q_i"])
@@ -492,16 +441,15 @@ def _ref_sgd_step() -> list:
     return [b_u, b_i, *p_u, *q_i]
 
 
-def _run_sgd_step(f: Callable) -> list:
-    b_u, b_i, p_u, q_i = f(**_sgd_case())
-    return [float(b_u), float(b_i), *np.asarray(p_u, float), *np.asarray(q_i, float)]
-
-
 def _ridge_case() -> tuple:
     rng = np.random.default_rng(4)
     return rng.normal(size=(6, 3)), rng.normal(size=6), 0.5
 
 
+@exercise("03.2", "the ALS update of one user",
+          run=lambda f: [float(x) for x in f(*_ridge_case())],
+          compare=_close_lists,
+          hint="solve (Q^T Q + reg * I) p = Q^T residuals, with Q the factors of the items the user rated.")
 def _ref_ridge() -> list:
     Q, resid, reg = _ridge_case()
     A = sum(np.outer(q, q) for q in Q) + reg * np.eye(3)
@@ -514,37 +462,15 @@ def _blend_case() -> tuple:
     return np.column_stack([truth + rng.normal(0, s, 50) for s in (0.5, 0.8, 1.0)]), truth
 
 
+@exercise("03.3", "linear blend weights",
+          run=lambda f: [float(x) for x in f(*_blend_case())],
+          compare=_close_lists,
+          hint="least squares of y on [1, X]: add a column of ones, then np.linalg.lstsq (or solve the normal "
+               "equations).")
 def _ref_blend() -> list:
     X, y = _blend_case()
     A = np.column_stack([np.ones(len(X)), X])
     return list(np.linalg.solve(A.T @ A, A.T @ y))
-
-
-_register(
-    "03.1",
-    title="one SGD step of biased MF",
-    run=_run_sgd_step,
-    reference=_ref_sgd_step,
-    compare=_close_lists,
-    hint="err = r - (mu + b_u + b_i + p_u . q_i); move every parameter by lr * (its gradient part - reg * itself), "
-         "using the *old* p_u when updating q_i.",
-)
-_register(
-    "03.2",
-    title="the ALS update of one user",
-    run=lambda f: [float(x) for x in f(*_ridge_case())],
-    reference=_ref_ridge,
-    compare=_close_lists,
-    hint="solve (Q^T Q + reg * I) p = Q^T residuals, with Q the factors of the items the user rated.",
-)
-_register(
-    "03.3",
-    title="linear blend weights",
-    run=lambda f: [float(x) for x in f(*_blend_case())],
-    reference=_ref_blend,
-    compare=_close_lists,
-    hint="least squares of y on [1, X]: add a column of ones, then np.linalg.lstsq (or solve the normal equations).",
-)
 
 
 # ------------------------------------------------------------------ notebook 07
@@ -558,6 +484,11 @@ _AP_CASES = (
 )
 
 
+@exercise("07.1", "average precision at k",
+          run=lambda f: [float(f(list(rec), set(rel), k)) for rec, rel, k in _AP_CASES],
+          compare=_close_lists,
+          hint="walk down the first k items; at each hit add (hits so far / position); divide by min(number "
+               "relevant, k).")
 def _ref_average_precision() -> list:
     # written from the definition, independently of recsys_course.metrics
     out = []
@@ -582,6 +513,12 @@ def _mmr_cases() -> list:
     return cases
 
 
+@exercise("07.2", "the next item maximal marginal relevance picks",
+          run=lambda f: [int(f(rel, sim, list(chosen), lam)) for rel, sim, chosen, lam in _mmr_cases()],
+          compare=lambda got, expected: list(got) == expected,
+          hint="for every item not chosen yet: lam * relevance - (1 - lam) * (its largest similarity to a "
+               "chosen item); "
+               "take the best, the first one on ties.")
 def _ref_mmr_next() -> list:
     out = []
     for relevance, similarity, chosen, lam in _mmr_cases():
@@ -599,35 +536,15 @@ def _ref_mmr_next() -> list:
 _AB_CASES = ((0.05, 0.10), (0.04, 0.05), (0.20, -0.03), (0.01, 0.5))
 
 
+@exercise("07.3", "users per arm for an A/B test",
+          run=lambda f: [int(f(p, lift)) for p, lift in _AB_CASES],
+          compare=lambda got, expected: list(got) == expected,
+          hint="p2 = p1 * (1 + lift); n = (z_{0.975} sqrt(2 pbar (1 - pbar)) + z_{0.8} sqrt(p1 q1 + p2 q2))^2 "
+               "/ (p2 - p1)^2, "
+               "rounded up (scipy.stats.norm.ppf gives the z values).")
 def _ref_sample_size() -> list:
     from .abtest import sample_size
 
     return [sample_size(p, lift) for p, lift in _AB_CASES]
 
 
-_register(
-    "07.1",
-    title="average precision at k",
-    run=lambda f: [float(f(list(rec), set(rel), k)) for rec, rel, k in _AP_CASES],
-    reference=_ref_average_precision,
-    compare=_close_lists,
-    hint="walk down the first k items; at each hit add (hits so far / position); divide by min(number relevant, k).",
-)
-_register(
-    "07.2",
-    title="the next item maximal marginal relevance picks",
-    run=lambda f: [int(f(rel, sim, list(chosen), lam)) for rel, sim, chosen, lam in _mmr_cases()],
-    reference=_ref_mmr_next,
-    compare=lambda got, expected: list(got) == expected,
-    hint="for every item not chosen yet: lam * relevance - (1 - lam) * (its largest similarity to a chosen item); "
-         "take the best, the first one on ties.",
-)
-_register(
-    "07.3",
-    title="users per arm for an A/B test",
-    run=lambda f: [int(f(p, lift)) for p, lift in _AB_CASES],
-    reference=_ref_sample_size,
-    compare=lambda got, expected: list(got) == expected,
-    hint="p2 = p1 * (1 + lift); n = (z_{0.975} sqrt(2 pbar (1 - pbar)) + z_{0.8} sqrt(p1 q1 + p2 q2))^2 / (p2 - p1)^2, "
-         "rounded up (scipy.stats.norm.ppf gives the z values).",
-)

@@ -10,6 +10,11 @@ between its relevance and its similarity to what is already in the list:
 (so that lambda weighs two quantities on the same scale) and ``sim`` the
 cosine between item feature vectors (genres, say). ``lambda = 1`` returns the
 model's own order; smaller values buy diversity with relevance.
+
+:class:`MMR` puts any recommender of the package behind the same protocol
+(:mod:`recsys_course.models.base`): its ``score`` column is the MMR value at
+which each item was picked, which never increases down the list, so sorting by
+it keeps MMR's order.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .models.base import check_n
+from .ranking import check_n, rank_by_score
 
 __all__ = ["MMR", "mmr"]
 
@@ -27,23 +32,24 @@ def _check_lambda(lambda_: float) -> None:
         raise ValueError(f"lambda_ must be between 0 and 1, got {lambda_}")
 
 
-def mmr(scores: pd.Series, item_features: pd.DataFrame, n: int = 10, lambda_: float = 0.7) -> list:
+def mmr(scores: pd.Series, item_features: pd.DataFrame, n: int = 10, lambda_: float = 0.7,
+        return_values: bool = False):
     """Re-rank the items of ``scores`` (id -> model score) by MMR; returns ``n`` item ids.
 
     Ties in the MMR value go to the item the model ranked higher (then the
     smaller id), so ``lambda_ = 1`` reproduces ``rank_by_score(scores, n)``.
+    With ``return_values=True`` also the MMR value at which each was picked
+    (a non-increasing sequence: every pick can only lower the others' values).
 
     >>> scores = pd.Series({"a": 0.9, "b": 0.8, "c": 0.1})
     >>> features = pd.DataFrame({"drama": [1, 1, 0], "comedy": [0, 0, 1]}, index=["a", "b", "c"])
     >>> mmr(scores, features, n=2, lambda_=1.0), mmr(scores, features, n=2, lambda_=0.5)
     (['a', 'b'], ['a', 'c'])
     """
-    from .metrics import rank_by_score
-
     n = check_n(n)
     _check_lambda(lambda_)
     if scores.empty:
-        return []
+        return ([], []) if return_values else []
     missing = scores.index.difference(item_features.index)
     if len(missing):
         raise ValueError(f"item_features has no row for item(s) {missing[:5].tolist()}")
@@ -55,6 +61,7 @@ def mmr(scores: pd.Series, item_features: pd.DataFrame, n: int = 10, lambda_: fl
     norms = np.linalg.norm(X, axis=1)
     X = X / np.where(norms > 0, norms, 1)[:, None]
     chosen: list[int] = []
+    picked_at: list[float] = []
     max_sim = np.zeros(len(order))                     # max similarity to the chosen items so far
     available = np.ones(len(order), dtype=bool)
     for _ in range(min(n, len(order))):
@@ -62,17 +69,19 @@ def mmr(scores: pd.Series, item_features: pd.DataFrame, n: int = 10, lambda_: fl
         value[~available] = -np.inf
         best = int(np.argmax(value))                   # argmax takes the first: the model's order
         chosen.append(best)
+        picked_at.append(float(value[best]))
         available[best] = False
         max_sim = np.maximum(max_sim, X @ X[best])
-    return [order[i] for i in chosen]
+    items = [order[i] for i in chosen]
+    return (items, picked_at) if return_values else items
 
 
 class MMR:
     """Wrap a recommender: take its ``pool`` best items, re-rank them with :func:`mmr`.
 
-    ``base`` must return a frame with ``item_id`` and ``score`` from
-    ``recommend(user_id, n=...)`` (every recommender of the package does),
-    already without the user's training items.
+    ``base`` is any recommender of the package (or anything with the same
+    ``recommend``): its exclusion of seen items, candidates and fallback for
+    unknown users are used as they are, and its ``source`` is kept.
     """
 
     def __init__(self, base, item_features: pd.DataFrame, lambda_: float = 0.7, pool: int = 100):
@@ -82,8 +91,27 @@ class MMR:
         self.lambda_ = lambda_
         self.pool = check_n(pool)
 
-    def recommend(self, user_id, n: int = 10) -> pd.DataFrame:
-        candidates = self.base.recommend(user_id, n=max(self.pool, check_n(n)))
-        scores = pd.Series(candidates["score"].to_numpy(dtype=float), index=candidates["item_id"])
-        top = mmr(scores, self.item_features, n, self.lambda_)
-        return pd.DataFrame({"item_id": top, "score": scores[top].to_numpy()})
+    def __repr__(self) -> str:
+        return f"MMR({self.base!r}, lambda_={self.lambda_}, pool={self.pool})"
+
+    def recommend(self, user_id, n: int = 10, exclude_seen: bool = True, candidates=None) -> pd.DataFrame:
+        """The base model's ``pool`` best, re-ranked: ``item_id``, ``score`` (the MMR value), ``source``."""
+        n = check_n(n)
+        pool = self.base.recommend(user_id, n=max(self.pool, n), exclude_seen=exclude_seen, candidates=candidates)
+        scores = pd.Series(pool["score"].to_numpy(dtype=float), index=pool["item_id"])
+        top, values = mmr(scores, self.item_features, n, self.lambda_, return_values=True)
+        source = pool["source"].iloc[0] if len(pool) and "source" in pool else "model"
+        return pd.DataFrame({"item_id": top, "score": values, "source": source})
+
+    def recommend_batch(self, user_ids, n: int = 10, exclude_seen: bool = True, candidates=None) -> pd.DataFrame:
+        """:meth:`recommend` for many users: ``user_id``, ``rank``, ``item_id``, ``score``, ``source``."""
+        n = check_n(n)
+        pools = self.base.recommend_batch(user_ids, n=max(self.pool, n), exclude_seen=exclude_seen,
+                                          candidates=candidates)
+        lists = []
+        for user, pool in pools.groupby("user_id", sort=False):
+            scores = pd.Series(pool["score"].to_numpy(dtype=float), index=pool["item_id"])
+            top, values = mmr(scores, self.item_features, n, self.lambda_, return_values=True)
+            lists.append(pd.DataFrame({"user_id": user, "rank": np.arange(1, len(top) + 1), "item_id": top,
+                                       "score": values, "source": pool["source"].iloc[0]}))
+        return pd.concat(lists, ignore_index=True) if lists else pools.iloc[:0]

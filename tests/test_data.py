@@ -359,3 +359,16 @@ def test_rating_matrix_puts_user_u_in_row_u_minus_1(toy):
     alice_inception = toy.ratings.query("user_id == 1 and item_id == 1")["rating"].item()
     assert matrix[0, 0] == alice_inception
     assert matrix[0, 2] == 0  # not stored: unknown
+
+
+def test_rating_matrix_numbers_ids_as_every_model_does(toy):
+    from recsys_course.models.baselines import Popularity
+
+    shuffled = toy.ratings.assign(user_id=toy.ratings.user_id * 10).sample(frac=1, random_state=0)
+    matrix = D.rating_matrix(shuffled)
+    model = Popularity().fit(shuffled)
+    assert (matrix.toarray() > 0).astype(bool).tolist() == model.seen_.toarray().tolist()
+    wider = D.rating_matrix(shuffled, item_ids=range(1, 11))  # movies 9 and 10: no ratings, empty columns
+    assert wider.shape == (5, 10) and wider[:, 8:].nnz == 0
+    with pytest.raises(ValueError, match="ids missing from the user_ids"):
+        D.rating_matrix(shuffled, user_ids=[10, 20])

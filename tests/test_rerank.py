@@ -5,7 +5,9 @@ import pandas as pd
 import pytest
 
 from recsys_course.data import GENRES
-from recsys_course.metrics import intra_list_diversity, rank_by_score
+from recsys_course.metrics import intra_list_diversity
+from recsys_course.models.mf import FunkSVD
+from recsys_course.ranking import rank_by_score
 from recsys_course.rerank import MMR, mmr
 
 
@@ -55,8 +57,9 @@ def test_lambda_one_is_the_model_order_and_lambda_zero_spreads_out():
 
 def test_wrapper_reranks_the_base_models_pool(toy):
     class Base:
-        def recommend(self, user_id, n=10):
-            return pd.DataFrame({"item_id": list(range(1, 9))[:n], "score": np.linspace(1, 0, 8)[:n]})
+        def recommend(self, user_id, n=10, exclude_seen=True, candidates=None):
+            return pd.DataFrame({"item_id": list(range(1, 9))[:n], "score": np.linspace(1, 0, 8)[:n],
+                                 "source": "model"})
 
     genres = toy.movies.set_index("item_id")[list(GENRES)]
     wrapped = MMR(Base(), genres, lambda_=1.0, pool=8)
@@ -64,6 +67,22 @@ def test_wrapper_reranks_the_base_models_pool(toy):
     low = MMR(Base(), genres, lambda_=0.2, pool=8).recommend(1, n=3)
     assert low["item_id"].tolist() == mmr(pd.Series(np.linspace(1, 0, 8), index=range(1, 9)), genres, 3, 0.2)
     assert low["item_id"].iloc[0] == 1
+
+
+def test_its_scores_keep_its_order_and_the_base_models_exclusions(toy):
+    """The MMR value at each pick never increases, so sorting a list by score keeps MMR's order (the bug:
+    the base model's scores came back in MMR order, and re-sorting undid the re-ranking)."""
+    model = FunkSVD(n_factors=3, n_epochs=10).fit(toy.ratings)
+    genres = toy.movies.set_index("item_id")[list(GENRES)]
+    reranked = MMR(model, genres, lambda_=0.3, pool=8)
+    for user in toy.ratings.user_id.unique():
+        lists = reranked.recommend(user, n=4)
+        assert lists["score"].is_monotonic_decreasing
+        assert lists["item_id"].tolist() == rank_by_score(lists.set_index("item_id")["score"])
+        assert not set(lists["item_id"]) & set(toy.ratings.loc[toy.ratings.user_id == user, "item_id"])
+    batch = reranked.recommend_batch([1, 2], n=4)
+    assert batch.groupby("user_id")["item_id"].agg(list).to_dict() == {
+        u: reranked.recommend(u, n=4)["item_id"].tolist() for u in (1, 2)}
 
 
 def test_bad_input():

@@ -1,72 +1,334 @@
-"""What every rating model of the course shares: id mapping, fallbacks, clipping.
+"""The one protocol every recommender of the course follows, and the plumbing it needs, written once.
 
-A model subclasses :class:`RatingModel` and implements two methods on *inner*
-indices (0..n_users-1, 0..n_items-1):
+Every model is an estimator with scikit-learn's conventions (hyperparameters
+stored unchanged by ``__init__``; ``get_params``, ``set_params``, ``clone``
+and ``repr`` from :class:`sklearn.base.BaseEstimator`; learned state ending
+in ``_``; ``fit`` returns ``self``):
 
-* ``_fit(u, i, r)``: learn from the training ratings;
-* ``_estimate(u, i)``: the raw estimates for known (user, item) pairs, plus a
-  boolean array that is True where the model could not make a real estimate
-  and fell back to something simpler.
+==========================================================  ===============================================
+``fit(ratings, movies=None, users=None)``                   learn (the loader's order of frames)
+``score(user_ids, item_ids=None)``                          a users x items frame of scores
+``recommend(user_id, n=10, exclude_seen=True,``             one user's top-``n``: ``item_id``, ``score``,
+``candidates=None)``                                        ``source``
+``recommend_batch(user_ids=None, n=10, ...)``               many users at once: ``user_id``, ``rank``,
+                                                            ``item_id``, ``score``, ``source``
+==========================================================  ===============================================
 
-The base class maps raw ids to indices, answers for unknown users or items
-with the global mean of the training ratings (and says so, like Surprise's
-``was_impossible``), clips predictions to the rating scale, and builds top-N
-lists. That keeps each model down to its own maths.
+A model implements only its maths, on row and column numbers
+(:mod:`recsys_course.ids`: users and items in sorted id order):
+
+* ``_fit(data)``: learn from a :class:`TrainingData`;
+* ``_score(rows, cols)``: a ``len(rows) x len(cols)`` array of scores for
+  known users and items (higher is better; ``-inf`` or ``NaN`` for an item it
+  cannot score).
+
+The rest lives here, in the parts LensKit's pipelines separate:
+
+* **ids**: ``user_ids_`` and ``item_ids_``; row ``j`` of every array is ``user_ids_[j]``;
+* **candidates**: every item of the catalogue, or ``candidates`` (ids the
+  model does not know are skipped), minus the user's training items when
+  ``exclude_seen`` (every item the user rated, whatever the rating);
+* **ranking**: :func:`recsys_course.ranking.top_n`, in blocks of users so
+  that memory stays bounded, ties to the smaller item id;
+* **fallback**: a user the model does not know gets the items with the most
+  training ratings, and ``source`` says ``"popularity: unknown user"``; so
+  does a known user whose every score is ``NaN`` (``"popularity: model cannot
+  score this user"``, e.g. no positive rating to start from).
+
+``recommend(user, ...)`` is ``recommend_batch([user], ...)``: one path, so a
+list is the same whichever way it is asked for, and through :meth:`ranker`,
+:class:`~recsys_course.rerank.MMR` and
+:func:`~recsys_course.evaluation.leaderboard`.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
+from scipy import sparse
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError as _SklearnNotFitted
 
-from ..metrics import rank_by_score
+from ..ids import id_index, positions, show_id
+from ..ranking import check_n, top_n
 
-__all__ = ["NotFittedError", "RatingModel", "ScoredRecommender", "check_n"]
+__all__ = ["NotFittedError", "RatingModel", "Ranker", "Recommender", "TrainingData", "check_n"]
 
-
-class NotFittedError(RuntimeError):
-    """A model was used before ``fit``."""
-
-
-def check_n(n) -> int:
-    """Validate the length of a recommendation list: an integer >= 1."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be an integer >= 1, got {n!r}")
-    return int(n)
+MODEL, UNKNOWN_USER, CANNOT_SCORE = "model", "popularity: unknown user", "popularity: model cannot score this user"
 
 
-class RatingModel:
-    """Base class of the course's rating-prediction models (scikit-learn conventions)."""
+class NotFittedError(_SklearnNotFitted):
+    """A model was used before ``fit`` (also a scikit-learn ``NotFittedError``)."""
 
-    rating_scale = (1.0, 5.0)
 
-    # -------------------------------------------------------------- fitting
+class TrainingData(NamedTuple):
+    """What ``_fit`` receives: the frames, and the ratings as row/column numbers.
 
-    def fit(self, ratings: pd.DataFrame):
-        """Learn from a frame with ``user_id``, ``item_id`` and ``rating``; returns ``self``."""
-        missing = {"user_id", "item_id", "rating"} - set(ratings.columns)
+    ``u[j]``, ``i[j]`` are the positions of rating ``j``'s user and item in
+    ``user_ids_`` and ``item_ids_``; ``r[j]`` its value (NaN when the frame has
+    no ``rating`` column). Rows keep the order of ``ratings``.
+    """
+
+    ratings: pd.DataFrame
+    u: np.ndarray
+    i: np.ndarray
+    r: np.ndarray
+    movies: pd.DataFrame | None
+    users: pd.DataFrame | None
+    epoch_callback: object
+
+
+def _described(frame, name: str, column: str, rated: pd.Series, model) -> pd.Series:
+    """The ids of ``frame``, after checking that it is there and describes every rated one."""
+    if frame is None:
+        raise ValueError(f"{type(model).__name__} describes {name} by their features: "
+                         f"call fit(ratings, movies, users) with the {name} frame")
+    absent = pd.Index(rated.unique()).difference(frame[column])
+    if len(absent):
+        raise ValueError(f"ratings name {len(absent)} {column}(s) missing from {name}, e.g. {show_id(absent[0])}: "
+                         f"every rated one needs a row in {name}")
+    return frame[column]
+
+
+def _as_list(ids) -> list:
+    return list(ids) if pd.api.types.is_list_like(ids) else [ids]
+
+
+class Recommender(BaseEstimator):
+    """Base class of every recommender of the course: see the module docstring for the protocol."""
+
+    #: Every movie of ``movies`` is in the catalogue (content features), not only the rated ones.
+    _catalogue_from_movies = False
+    #: Every user of ``users`` is known (demographic features), not only those with ratings.
+    _users_from_frame = False
+    #: ``fit`` needs a ``rating`` column.
+    _needs_rating = True
+    #: ``fit`` trains in epochs and accepts ``epoch_callback(model, epoch)``.
+    _iterative = False
+    #: Users scored per block in ``recommend_batch`` is about this many cells / catalogue size.
+    _block_cells = 2**22
+
+    # ------------------------------------------------------------------ fitting
+
+    def fit(self, ratings: pd.DataFrame, movies: pd.DataFrame | None = None, users: pd.DataFrame | None = None,
+            *, epoch_callback=None):
+        """Learn from ``ratings`` (``user_id``, ``item_id``, ``rating``); returns ``self``.
+
+        ``movies`` and ``users`` are the loader's other two frames, used by the
+        models that describe items or users by their features.
+        ``epoch_callback(model, epoch)`` runs after every epoch of an
+        iterative model (learning curves).
+        """
+        needed = {"user_id", "item_id"} | ({"rating"} if self._needs_rating else set())
+        missing = needed - set(ratings.columns)
         if missing:
-            raise ValueError(f"ratings needs columns user_id, item_id, rating; missing {sorted(missing)}")
+            raise ValueError(f"ratings needs columns {sorted(needed)}; missing {sorted(missing)}")
         if ratings.empty:
             raise ValueError("ratings is empty: there is nothing to learn from")
         if ratings.duplicated(["user_id", "item_id"]).any():
             raise ValueError("ratings has a (user_id, item_id) pair more than once; keep one rating per pair")
-        self.user_ids_ = pd.Index(pd.unique(ratings["user_id"]))   # order of first appearance
-        self.item_ids_ = pd.Index(pd.unique(ratings["item_id"]))
-        u = self.user_ids_.get_indexer(ratings["user_id"])
-        i = self.item_ids_.get_indexer(ratings["item_id"])
-        r = ratings["rating"].to_numpy(dtype=np.float64)
-        self.global_mean_ = float(r.mean())
+        if epoch_callback is not None and not self._iterative:
+            raise ValueError(f"{type(self).__name__} does not train in epochs: it takes no epoch_callback")
+        self.user_ids_, self.item_ids_ = self._vocabularies(ratings, movies, users)
+        u = positions(self.user_ids_, ratings["user_id"])
+        i = positions(self.item_ids_, ratings["item_id"])
+        r = ratings["rating"].to_numpy(dtype=np.float64) if "rating" in ratings.columns else np.full(len(u), np.nan)
+        self.seen_ = sparse.csr_matrix((np.ones(len(u), dtype=bool), (u, i)),
+                                       shape=(len(self.user_ids_), len(self.item_ids_)))
         self.item_popularity_ = np.bincount(i, minlength=len(self.item_ids_))
-        self._seen = pd.Series(i).groupby(u).agg(list)
-        self._fit(u, i, r)
+        self._fit(TrainingData(ratings, u, i, r, movies, users, epoch_callback))
         return self
 
-    def _fit(self, u: np.ndarray, i: np.ndarray, r: np.ndarray) -> None:  # pragma: no cover - abstract
+    def _vocabularies(self, ratings, movies, users) -> tuple[pd.Index, pd.Index]:
+        """The users and items this model knows: those rated, plus every row of ``users``/``movies``
+        for the models that describe them by features."""
+        user_values, item_values = ratings["user_id"], ratings["item_id"]
+        if self._users_from_frame:
+            user_values = pd.concat([_described(users, "users", "user_id", user_values, self), user_values])
+        if self._catalogue_from_movies:
+            item_values = pd.concat([_described(movies, "movies", "item_id", item_values, self), item_values])
+        return id_index(user_values, "user_id"), id_index(item_values, "item_id")
+
+    def _fit(self, data: TrainingData) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _score(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "item_ids_")
+
+    def _check_fitted(self) -> None:
+        if not self.__sklearn_is_fitted__():
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(ratings) first")
+
+    def _callback(self, data: TrainingData, epoch: int) -> None:
+        if data.epoch_callback is not None:
+            data.epoch_callback(self, epoch)
+
+    # ------------------------------------------------------------------ scoring
+
+    def score(self, user_ids, item_ids=None) -> pd.DataFrame:
+        """Scores of ``item_ids`` (default: the catalogue, ``item_ids_``) for each of ``user_ids``.
+
+        A users x items frame (index ``user_id``, columns ``item_id``); higher
+        is better. Rows of users and columns of items the model does not know
+        are ``NaN``.
+        """
+        self._check_fitted()
+        users = pd.Index(_as_list(user_ids), name="user_id")
+        items = self.item_ids_ if item_ids is None else pd.Index(_as_list(item_ids), name="item_id")
+        rows, cols = positions(self.user_ids_, users), positions(self.item_ids_, items)
+        out = np.full((len(rows), len(cols)), np.nan)
+        known_rows, known_cols = rows >= 0, cols >= 0
+        if known_rows.any() and known_cols.any():
+            out[np.ix_(known_rows, known_cols)] = self._score_checked(rows[known_rows], cols[known_cols])
+        return pd.DataFrame(out, index=users, columns=items)
+
+    def _score_checked(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        S = np.asarray(self._score(rows, cols), dtype=np.float64)
+        if not S.flags.writeable:  # a broadcast view (one list for everyone): ranking writes into it
+            S = S.copy()
+        if S.shape != (len(rows), len(cols)):  # pragma: no cover - a model's bug
+            raise RuntimeError(f"{type(self).__name__}._score returned shape {S.shape}, "
+                               f"expected {(len(rows), len(cols))}")
+        return S
+
+    # ------------------------------------------------------------------ ranking
+
+    def _candidate_columns(self, candidates) -> np.ndarray:
+        if candidates is None:
+            return np.arange(len(self.item_ids_))
+        cols = positions(self.item_ids_, list(candidates))
+        return np.unique(cols[cols >= 0])  # sorted: column order is id order, the tie rule
+
+    def _fallback_scores(self, cols: np.ndarray) -> np.ndarray:
+        """What an unknown user is ranked by: the items' training rating counts."""
+        return self.item_popularity_[cols].astype(np.float64)
+
+    def recommend_batch(self, user_ids=None, n: int = 10, exclude_seen: bool = True, candidates=None,
+                        batch_size: int | None = None) -> pd.DataFrame:
+        """Top-``n`` lists for many users at once: one row per (user, rank).
+
+        Columns ``user_id``, ``rank`` (1 = best), ``item_id``, ``score`` and
+        ``source`` (``"model"``, or ``"popularity: unknown user"`` for a user
+        the model does not know). Users default to every training user.
+        Known users are scored ``batch_size`` at a time (default: about four
+        million scores per block), so memory stays bounded.
+        """
+        self._check_fitted()
+        n = check_n(n)
+        users = self.user_ids_ if user_ids is None else pd.Index(_as_list(user_ids))
+        rows = positions(self.user_ids_, users)
+        cols = self._candidate_columns(candidates)
+        block = batch_size or max(1, self._block_cells // max(1, len(cols)))
+        parts = [self._listing(np.empty(0, dtype=np.intp), np.empty((0, len(cols))), cols, n, np.empty(0, object))]
+        known = np.flatnonzero(rows >= 0)
+        for start in range(0, len(known), block):
+            which = known[start:start + block]
+            S = self._score_checked(rows[which], cols)
+            blind = np.isnan(S).all(axis=1) if len(cols) else np.zeros(len(which), dtype=bool)
+            if blind.any():  # a known user the model cannot score (no positive ratings, say)
+                S[blind] = self._fallback_scores(cols)
+            if exclude_seen:
+                seen = self.seen_[rows[which]]
+                if len(cols) < len(self.item_ids_):
+                    seen = seen[:, cols]
+                S[seen.nonzero()] = -np.inf
+            parts.append(self._listing(which, S, cols, n, np.where(blind, CANNOT_SCORE, MODEL)))
+        unknown = np.flatnonzero(rows < 0)
+        if len(unknown):
+            S = np.broadcast_to(self._fallback_scores(cols), (len(unknown), len(cols)))
+            parts.append(self._listing(unknown, S, cols, n, np.full(len(unknown), UNKNOWN_USER)))
+        frame = pd.concat(parts, ignore_index=True)
+        frame = frame.iloc[np.lexsort((frame["rank"].to_numpy(), frame["user_id"].to_numpy()))]
+        frame["user_id"] = users.take(frame["user_id"].to_numpy()).to_numpy()
+        return frame.reset_index(drop=True)
+
+    def _listing(self, which: np.ndarray, S: np.ndarray, cols: np.ndarray, n: int, sources: np.ndarray):
+        """Long-format top-``n`` of the rows of ``S`` (``user_id`` holds positions in the request for now)."""
+        top, values = top_n(S, n)
+        listed = top >= 0
+        return pd.DataFrame({"user_id": np.broadcast_to(which[:, None], top.shape)[listed],
+                             "rank": np.broadcast_to(np.arange(1, top.shape[1] + 1), top.shape)[listed],
+                             "item_id": self.item_ids_[cols[top[listed]]], "score": values[listed],
+                             "source": np.broadcast_to(np.asarray(sources, dtype=object)[:, None], top.shape)[listed]})
+
+    def recommend(self, user_id, n: int = 10, exclude_seen: bool = True, candidates=None) -> pd.DataFrame:
+        """One user's top-``n``: ``item_id``, ``score`` and ``source`` (see :meth:`recommend_batch`)."""
+        lists = self.recommend_batch([user_id], n=n, exclude_seen=exclude_seen, candidates=candidates)
+        return lists[["item_id", "score", "source"]]
+
+    def ranker(self, candidates=None) -> "Ranker":
+        """This model, ranking only ``candidates``: for a leaderboard row, say (see :class:`Ranker`)."""
+        self._check_fitted()
+        return Ranker(self, candidates)
+
+
+class Ranker:
+    """A fitted recommender whose lists are restricted to a fixed set of candidate items.
+
+    Everything else is the model's: its fallback for unknown users, its
+    exclusion of seen items and its ``predict`` (so an evaluation of a rating
+    model restricted to, say, movies with 50 or more ratings still reports
+    its RMSE).
+    """
+
+    def __init__(self, model: Recommender, candidates=None):
+        self.model = model
+        self.candidates = None if candidates is None else list(candidates)
+
+    def __repr__(self) -> str:
+        size = "all items" if self.candidates is None else f"{len(self.candidates)} candidates"
+        return f"Ranker({self.model!r}, {size})"
+
+    def __getattr__(self, name):
+        if name in ("predict", "user_ids_", "item_ids_", "seen_", "item_popularity_"):
+            return getattr(self.model, name)
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+    def recommend_batch(self, user_ids=None, n: int = 10, exclude_seen: bool = True, candidates=None,
+                        batch_size: int | None = None) -> pd.DataFrame:
+        if candidates is not None:
+            raise ValueError("this Ranker's candidates are fixed; call the model's recommend_batch for others")
+        return self.model.recommend_batch(user_ids, n, exclude_seen, self.candidates, batch_size)
+
+    def recommend(self, user_id, n: int = 10, exclude_seen: bool = True, candidates=None) -> pd.DataFrame:
+        lists = self.recommend_batch([user_id], n=n, exclude_seen=exclude_seen, candidates=candidates)
+        return lists[["item_id", "score", "source"]]
+
+
+class RatingModel(Recommender):
+    """Base class of the models that predict star ratings.
+
+    On top of the protocol, :meth:`predict` returns ratings for (user, item)
+    pairs: clipped to the rating scale, with the global mean of the training
+    ratings (plus the known side's bias, for models with biases) where the
+    user or the item was not seen in ``fit``, like Surprise's
+    ``was_impossible``. A subclass implements ``_estimate(u, i)`` for known
+    pairs; ranking uses the unclipped estimates (clipping at 5 stars would
+    make many items tie), through ``_score``, which by default asks
+    ``_estimate`` for the whole block and which models with a faster way
+    (a matrix product) override.
+    """
+
+    rating_scale = (1.0, 5.0)
+
+    def _fit(self, data: TrainingData) -> None:
+        self.global_mean_ = float(data.r.mean())
+        self._fit_ratings(data)
+
+    def _fit_ratings(self, data: TrainingData) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _estimate(self, u: np.ndarray, i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
         raise NotImplementedError
+
+    def _score(self, rows, cols):
+        grid_u, grid_i = np.repeat(rows, len(cols)), np.tile(cols, len(rows))
+        return self._estimate(grid_u, grid_i)[0].reshape(len(rows), len(cols))
 
     def _estimate_partial(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
         """Pairs where only the user or only the item is known (the other index is -1).
@@ -81,28 +343,22 @@ class RatingModel:
             est[i >= 0] += self.b_i_[i[i >= 0]]
         return est
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "global_mean_"):
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(ratings) first")
-
-    # ----------------------------------------------------------- predicting
-
     def predict(self, user_ids, item_ids, *, clip: bool = True, details: bool = False):
         """Predicted ratings for the pairs ``(user_ids[j], item_ids[j])``.
 
         Pairs with a user or item not seen in ``fit`` get the global mean of
         the training ratings (plus the known side's bias, for models with
-        biases). With ``details=True`` a frame is returned with
-        the estimate and a ``was_impossible`` column (True for those
-        fall-backs and for pairs where the model itself had to fall back).
+        biases). With ``details=True`` a frame is returned with the estimate
+        and a ``was_impossible`` column (True for those fall-backs and for
+        pairs where the model itself had to fall back).
         """
         self._check_fitted()
         user_ids, item_ids = np.asarray(user_ids), np.asarray(item_ids)
         if user_ids.shape != item_ids.shape or user_ids.ndim != 1:
             raise ValueError(f"user_ids and item_ids must be 1-d and of equal length, "
                              f"got shapes {user_ids.shape} and {item_ids.shape}")
-        u = self.user_ids_.get_indexer(user_ids)
-        i = self.item_ids_.get_indexer(item_ids)
+        u = positions(self.user_ids_, user_ids)
+        i = positions(self.item_ids_, item_ids)
         known = (u >= 0) & (i >= 0)
         est = np.full(len(u), self.global_mean_)
         impossible = ~known
@@ -118,99 +374,3 @@ class RatingModel:
         reason = np.where(u < 0, "unknown user", np.where(i < 0, "unknown item", ""))
         return pd.DataFrame({"user_id": user_ids, "item_id": item_ids, "estimate": est,
                              "was_impossible": impossible, "reason": reason})
-
-    def recommend(self, user_id, n: int = 10, exclude_seen: bool = True) -> pd.DataFrame:
-        """The ``n`` items with the highest predicted rating for one user.
-
-        Ranks by the unclipped estimate (clipping at 5 stars would make many
-        items tie), ties broken by item id. An unknown user gets the most
-        popular items instead, and the ``source`` column says so.
-        """
-        self._check_fitted()
-        check_n(n)
-        u = self.user_ids_.get_indexer([user_id])[0]
-        if u < 0:
-            scores = pd.Series(self.item_popularity_.astype(float), index=self.item_ids_)
-            top = rank_by_score(scores, n)
-            return pd.DataFrame({"item_id": top, "score": scores[top].to_numpy(),
-                                 "source": "popularity: unknown user"})
-        candidates = np.arange(len(self.item_ids_))
-        if exclude_seen:
-            candidates = np.setdiff1d(candidates, self._seen.get(u, []))
-        est, _ = self._estimate(np.full(len(candidates), u), candidates)
-        scores = pd.Series(est, index=self.item_ids_[candidates])
-        top = rank_by_score(scores, n)
-        return pd.DataFrame({"item_id": top, "score": scores[top].to_numpy(), "source": "model"})
-
-    def score_table(self, user_ids=None, item_ids=None) -> pd.DataFrame:
-        """Unclipped predictions for every (user, item) pair: a users x items frame.
-
-        One vectorised :meth:`predict` over the whole grid, much faster than
-        calling :meth:`recommend` user by user (which re-scores every item each
-        time). Defaults: every training user and item.
-        """
-        self._check_fitted()
-        user_ids = self.user_ids_ if user_ids is None else pd.Index(user_ids)
-        item_ids = self.item_ids_ if item_ids is None else pd.Index(item_ids)
-        grid_u = np.repeat(np.asarray(user_ids), len(item_ids))
-        grid_i = np.tile(np.asarray(item_ids), len(user_ids))
-        est = self.predict(grid_u, grid_i, clip=False).reshape(len(user_ids), len(item_ids))
-        return pd.DataFrame(est, index=pd.Index(user_ids, name="user_id"), columns=pd.Index(item_ids, name="item_id"))
-
-    def ranker(self, candidates=None, user_ids=None) -> "ScoredRecommender":
-        """A top-N recommender that ranks ``candidates`` (default: every training item) by predicted rating.
-
-        Scores every user once (:meth:`score_table`) and keeps :meth:`predict`,
-        so ``metrics.evaluate`` reports RMSE and MAE next to the ranking
-        metrics. Restricting ``candidates`` (e.g. to movies with enough
-        ratings) is how a rating model is usually put to work on top-N lists:
-        ranked over everything, its best predictions are movies that one
-        person rated five stars.
-        """
-        self._check_fitted()
-        seen = {user: self.item_ids_[items].tolist() for user, items in
-                zip(self.user_ids_[self._seen.index], self._seen.to_numpy())}
-        return ScoredRecommender(self.score_table(user_ids, candidates), seen=seen, model=self)
-
-
-class ScoredRecommender:
-    """Top-N lists read from a precomputed users x items score table.
-
-    Parameters
-    ----------
-    scores : DataFrame
-        One row per user, one column per candidate item; higher is better.
-    seen : mapping user -> items, optional
-        Items to leave out of each user's list (their training items).
-    model : object, optional
-        The model the scores came from; if it has ``predict``, so does this
-        recommender (``metrics.evaluate`` then adds RMSE and MAE).
-
-    >>> table = pd.DataFrame([[0.1, 0.9, 0.5]], index=[7], columns=["a", "b", "c"])
-    >>> ScoredRecommender(table, seen={7: ["b"]}).recommend(7, n=2)["item_id"].tolist()
-    ['c', 'a']
-    """
-
-    def __init__(self, scores: pd.DataFrame, seen=None, model=None):
-        if scores.index.has_duplicates or scores.columns.has_duplicates:
-            raise ValueError("scores must have one row per user and one column per item (duplicates found)")
-        self.scores = scores
-        self.seen = {} if seen is None else dict(seen)
-        self.model = model
-
-    @property
-    def predict(self):
-        """The underlying model's ``predict``; absent (AttributeError) when there is no rating model."""
-        if self.model is None or not hasattr(self.model, "predict"):
-            raise AttributeError("this ScoredRecommender has no rating model behind it")
-        return self.model.predict
-
-    def recommend(self, user_id, n: int = 10, exclude_seen: bool = True) -> pd.DataFrame:
-        check_n(n)
-        if user_id not in self.scores.index:
-            raise KeyError(f"user_id {user_id!r} has no row in the score table")
-        row = self.scores.loc[user_id]
-        if exclude_seen:
-            row = row.drop(self.seen.get(user_id, []), errors="ignore")
-        top = rank_by_score(row, n)
-        return pd.DataFrame({"item_id": top, "score": row[top].to_numpy()})

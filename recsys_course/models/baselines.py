@@ -1,10 +1,15 @@
-r"""The baseline predictor :math:`\hat r_{ui} = \mu + b_u + b_i`, regularised.
+r"""The baselines every model must beat: popularity, and :math:`\hat r_{ui} = \mu + b_u + b_i`.
 
-Two ways to fit it, both exactly as Surprise's ``BaselineOnly`` does:
+:class:`Popularity` recommends the items with the most training ratings, the
+same list to everyone (the protocol's fallback for unknown users, as a model
+of its own).
 
-* ``method="als"`` (Surprise's default): alternate closed-form updates,
-  :math:`b_i = \sum_{u \in U_i}(r_{ui} - \mu - b_u) / (\lambda_i + |U_i|)`, then
-  :math:`b_u = \sum_{i \in I_u}(r_{ui} - \mu - b_i) / (\lambda_u + |I_u|)`;
+:class:`BaselineModel` predicts a rating from the global mean and a user and
+an item bias, regularised, fitted in one of two ways, both exactly as
+Surprise's ``BaselineOnly`` does:
+
+* ``method="als"`` (Surprise's default): alternate closed-form updates
+  (:func:`~recsys_course.models.kernels.als_biases`);
 * ``method="sgd"``: stochastic gradient descent over the ratings, the bias
   half of :class:`~recsys_course.models.mf.FunkSVD` (which with zero factors
   *is* this model).
@@ -14,21 +19,40 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import RatingModel
+from .base import RatingModel, Recommender, TrainingData
+from .kernels import als_biases, first_appearance, sgd_epochs
 
-__all__ = ["BaselineModel", "als_biases"]
+__all__ = ["BaselineModel", "Popularity"]
 
 
-def als_biases(u, i, r, mu, n_users, n_items, reg_u=15.0, reg_i=10.0, n_epochs=10):
-    """User and item biases by alternating closed-form updates (Surprise's ``baseline_als``)."""
-    b_u = np.zeros(n_users)
-    count_u, count_i = np.bincount(u, minlength=n_users), np.bincount(i, minlength=n_items)
-    for _ in range(n_epochs):
-        b_i = np.bincount(i, weights=r - mu - b_u[u], minlength=n_items) / (reg_i + count_i)
-        b_u = np.bincount(u, weights=r - mu - b_i[i], minlength=n_users) / (reg_u + count_u)
-    if n_epochs == 0:
-        b_i = np.zeros(n_items)
-    return b_u, b_i
+class Popularity(Recommender):
+    """The most-rated items first, for everyone (ties to the smaller item id).
+
+    Parameters
+    ----------
+    positive_threshold : float, optional
+        Count only ratings >= this (e.g. 4: the most *liked* items); ``None``
+        (default) counts every rating.
+
+    Examples
+    --------
+    >>> from recsys_course.data import load_toy
+    >>> Popularity().fit(load_toy().ratings).recommend(1, n=2)["item_id"].tolist()   # Alice rated 1, 2, 4, 7
+    [3, 8]
+    """
+
+    _needs_rating = False
+
+    def __init__(self, positive_threshold: float | None = None):
+        self.positive_threshold = positive_threshold
+
+    def _fit(self, data: TrainingData) -> None:
+        keep = (np.ones(len(data.i), dtype=bool) if self.positive_threshold is None
+                else data.r >= self.positive_threshold)
+        self.counts_ = np.bincount(data.i[keep], minlength=len(self.item_ids_)).astype(np.float64)
+
+    def _score(self, rows, cols):
+        return np.broadcast_to(self.counts_[cols], (len(rows), len(cols)))
 
 
 class BaselineModel(RatingModel):
@@ -54,23 +78,24 @@ class BaselineModel(RatingModel):
         self.lr = lr
         self.reg = reg
 
-    def _fit(self, u, i, r):
+    def _fit_ratings(self, data: TrainingData) -> None:
         if self.method not in ("als", "sgd"):
             raise ValueError(f"method must be 'als' or 'sgd', got {self.method!r}")
+        u, i, r = data.u, data.i, data.r
         n_u, n_i = len(self.user_ids_), len(self.item_ids_)
-        mu = self.global_mean_
-        self.b_u_, self.b_i_ = np.zeros(n_u), np.zeros(n_i)
         if self.method == "als":
             epochs = 10 if self.n_epochs is None else self.n_epochs
-            self.b_u_, self.b_i_ = als_biases(u, i, r, mu, n_u, n_i, self.reg_u, self.reg_i, epochs)
+            self.b_u_, self.b_i_ = als_biases(u, i, r, self.global_mean_, n_u, n_i, self.reg_u, self.reg_i, epochs)
         else:
-            from .mf import _sgd_epochs, _surprise_order
-
-            order = _surprise_order(u)
+            self.b_u_, self.b_i_ = np.zeros(n_u), np.zeros(n_i)
+            order = np.argsort(first_appearance(u, n_u)[u], kind="stable")  # Surprise's order of visits
             epochs = 20 if self.n_epochs is None else self.n_epochs
             empty = np.zeros((n_u, 0)), np.zeros((n_i, 0))
-            _sgd_epochs(u[order], i[order], r[order], mu, self.b_u_, self.b_i_, *empty,
-                        self.lr, self.reg, self.lr, self.reg, epochs)
+            sgd_epochs(u[order], i[order], r[order], self.global_mean_, self.b_u_, self.b_i_, *empty,
+                       self.lr, self.reg, self.lr, self.reg, epochs)
 
     def _estimate(self, u, i):
         return self.global_mean_ + self.b_u_[u] + self.b_i_[i], np.zeros(len(u), dtype=bool)
+
+    def _score(self, rows, cols):
+        return self.global_mean_ + self.b_u_[rows, None] + self.b_i_[None, cols]

@@ -20,7 +20,8 @@ similarities of one movie to all others (no dense 1,682 x 1,682 matrix unless
 you ask :meth:`ContentRecommender.similarity_matrix` for it).
 
 Bad ids: :meth:`~ContentRecommender.similar_items` and
-:meth:`~ContentRecommender.profile` raise ``KeyError`` naming the id;
+:meth:`~ContentRecommender.profile` raise ``KeyError`` naming the id; like
+every model of the package (:mod:`recsys_course.models.base`),
 :meth:`~ContentRecommender.recommend` for a user without ratings falls back to
 the most popular movies and says so in its ``source`` column.
 """
@@ -33,10 +34,12 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 from scipy import sparse
+from sklearn.base import clone
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from ..metrics import rank_by_score
-from .base import NotFittedError, check_n
+from ..ids import positions
+from ..ranking import check_n, rank_by_score
+from .base import Recommender, TrainingData
 
 __all__ = ["ContentRecommender", "movie_document", "movie_documents"]
 
@@ -72,8 +75,11 @@ def movie_documents(movies: pd.DataFrame, **options) -> pd.Series:
     return pd.Series(docs, index=pd.Index(movies["item_id"], name="item_id"), name="document")
 
 
-class ContentRecommender:
+class ContentRecommender(Recommender):
     """TF-IDF content-based recommender with mean-centred user profiles.
+
+    ``fit(ratings, movies)``: every movie of ``movies`` is vectorised and can
+    be recommended, rated or not (item cold start).
 
     Parameters
     ----------
@@ -81,9 +87,12 @@ class ContentRecommender:
         Turns the movies frame into one text document per movie (a Series
         indexed by item id).
     vectorizer : sklearn vectorizer, optional
-        Default ``TfidfVectorizer(token_pattern=r"\\S+")``: whitespace tokens,
-        smooth IDF, sublinear TF off, L2-normalised rows.
+        Default ``TfidfVectorizer(token_pattern=r"\\S+", stop_words="english")``:
+        whitespace tokens, English stop words dropped, smooth IDF, sublinear TF
+        off, L2-normalised rows.
     """
+
+    _catalogue_from_movies = True
 
     def __init__(self, feature_builder: Callable[[pd.DataFrame], pd.Series] = movie_documents, vectorizer=None):
         self.feature_builder = feature_builder
@@ -91,26 +100,25 @@ class ContentRecommender:
 
     # ----------------------------------------------------------------- fitting
 
-    def fit(self, ratings: pd.DataFrame, movies: pd.DataFrame) -> "ContentRecommender":
-        """Vectorise every movie in ``movies`` (rated or not) and remember who rated what."""
-        documents = self.feature_builder(movies)
-        self.vectorizer_ = self.vectorizer if self.vectorizer is not None else TfidfVectorizer(token_pattern=r"\S+", stop_words="english")
-        self.item_features_ = sparse.csr_matrix(self.vectorizer_.fit_transform(documents.to_numpy()))
-        self.item_ids_ = pd.Index(documents.index, name="item_id")
+    def _fit(self, data: TrainingData) -> None:
+        """Vectorise every movie (rated or not) and build every user's profile."""
+        documents = self.feature_builder(data.movies)
+        documents = documents[~documents.index.duplicated()].reindex(self.item_ids_)
+        self.vectorizer_ = clone(self.vectorizer) if self.vectorizer is not None else TfidfVectorizer(
+            token_pattern=r"\S+", stop_words="english")
+        self.item_features_ = sparse.csr_matrix(self.vectorizer_.fit_transform(documents.fillna("").to_numpy()))
         self.terms_ = np.asarray(self.vectorizer_.get_feature_names_out())
-        unknown = ~ratings["item_id"].isin(self.item_ids_)
-        if unknown.any():
-            raise ValueError(f"ratings name {int(unknown.sum())} movie(s) missing from movies, "
-                             f"e.g. item_id {ratings.loc[unknown, 'item_id'].iloc[0]}")
-        self._ratings = ratings[["user_id", "item_id", "rating"]].copy()
-        self._by_user = {u: g for u, g in self._ratings.groupby("user_id")}
-        counts = self._ratings.groupby("item_id").size().reindex(self.item_ids_, fill_value=0)
-        self.item_popularity_ = counts
-        return self
+        self.profiles_ = self._profiles(data.u, data.i, data.r, len(self.user_ids_))
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "item_features_"):
-            raise NotFittedError("this ContentRecommender is not fitted yet: call fit(ratings, movies) first")
+    def _profiles(self, u, i, r, n_users) -> sparse.csr_matrix:
+        """Every user's profile at once: a users x terms sparse matrix (see :meth:`profile`)."""
+        count = np.bincount(u, minlength=n_users)
+        mean = np.bincount(u, weights=r, minlength=n_users) / np.maximum(count, 1)
+        weights = r - mean[u]
+        flat = np.bincount(u, weights=np.abs(weights), minlength=n_users) == 0  # all of a user's ratings equal
+        weights[flat[u]] = 1.0
+        W = sparse.csr_matrix((weights / count[u], (u, i)), shape=(n_users, len(self.item_ids_)))
+        return sparse.csr_matrix(W @ self.item_features_)
 
     def _row(self, item_id) -> int:
         self._check_fitted()
@@ -140,13 +148,13 @@ class ContentRecommender:
     def profile(self, user_id) -> sparse.csr_matrix:
         """The user's profile: mean-centred, rating-weighted average of the rated movies' vectors (1 x terms)."""
         self._check_fitted()
-        if user_id not in self._by_user:
+        row = self.user_ids_.get_indexer([user_id])[0]
+        if row < 0:
             raise KeyError(f"user_id {user_id!r} has no ratings in the data this model was fitted on")
-        rated = self._by_user[user_id]
-        return self._profile_of(rated["item_id"].to_numpy(), rated["rating"].to_numpy(float))
+        return self.profiles_[row]
 
     def _profile_of(self, item_ids, ratings) -> sparse.csr_matrix:
-        rows = self.item_ids_.get_indexer(item_ids)
+        rows = positions(self.item_ids_, item_ids)
         if (rows < 0).any():
             raise KeyError(f"unknown item_id {item_ids[np.flatnonzero(rows < 0)[0]].item()!r}")
         weights = ratings - ratings.mean()
@@ -160,14 +168,15 @@ class ContentRecommender:
         order = np.lexsort((self.terms_, -profile))[: check_n(n)]
         return pd.Series(profile[order], index=self.terms_[order], name="weight")
 
-    def scores(self, user_id) -> pd.Series:
-        """Cosine between the user's profile and every movie."""
-        return self._cosines(self.profile(user_id))
+    def _cosines(self, profiles: sparse.csr_matrix, cols=None) -> np.ndarray:
+        """Cosine between each profile (rows) and each movie (``cols``, default all)."""
+        items = self.item_features_ if cols is None else self.item_features_[cols]
+        norms = np.sqrt(np.asarray(profiles.multiply(profiles).sum(axis=1))).ravel()
+        raw = (profiles @ items.T).toarray()
+        return raw / np.where(norms > 0, norms, 1.0)[:, None]
 
-    def _cosines(self, profile: sparse.csr_matrix) -> pd.Series:
-        norm = float(np.sqrt(profile.multiply(profile).sum()))
-        raw = (self.item_features_ @ profile.T).toarray().ravel()
-        return pd.Series(raw / norm if norm > 0 else raw, index=self.item_ids_)
+    def _score(self, rows, cols):
+        return self._cosines(self.profiles_[rows], cols)
 
     def recommend_from(self, ratings: dict, n: int = 10) -> pd.DataFrame:
         """Recommend for someone new, described only by a few ratings ``{item_id: stars}`` (no refit)."""
@@ -176,21 +185,8 @@ class ContentRecommender:
         if not ratings:
             raise ValueError("ratings is empty: rate at least one movie")
         items = np.array(list(ratings))
-        scores = self._cosines(self._profile_of(items, np.array(list(ratings.values()), float))).drop(items)
-        top = rank_by_score(scores, n)
-        return pd.DataFrame({"item_id": top, "score": scores[top].to_numpy(), "source": "content"})
-
-    def recommend(self, user_id, n: int = 10, exclude_seen: bool = True) -> pd.DataFrame:
-        """The ``n`` movies closest to the user's profile; popularity for a user without ratings."""
-        self._check_fitted()
-        check_n(n)
-        if user_id not in self._by_user:
-            top = rank_by_score(self.item_popularity_.astype(float), n)
-            return pd.DataFrame({"item_id": top, "score": self.item_popularity_[top].to_numpy(float),
-                                 "source": "popularity: user has no ratings"})
-        scores = self.scores(user_id)
-        if exclude_seen:
-            scores = scores.drop(self._by_user[user_id]["item_id"])
+        profile = self._profile_of(items, np.array(list(ratings.values()), float))
+        scores = pd.Series(self._cosines(profile)[0], index=self.item_ids_).drop(items)
         top = rank_by_score(scores, n)
         return pd.DataFrame({"item_id": top, "score": scores[top].to_numpy(), "source": "content"})
 
@@ -201,4 +197,3 @@ class ContentRecommender:
         order = np.lexsort((self.terms_, -contribution))[: check_n(n)]
         keep = order[contribution[order] > 0]
         return pd.Series(contribution[keep], index=self.terms_[keep], name="contribution")
-

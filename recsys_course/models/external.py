@@ -13,7 +13,7 @@ import copy
 import numpy as np
 import pandas as pd
 
-from .base import RatingModel
+from .base import RatingModel, TrainingData
 
 __all__ = ["SurpriseModel"]
 
@@ -30,7 +30,8 @@ class SurpriseModel(RatingModel):
 
     Predictions equal ``algo_.predict(user, item).est`` before clipping. For
     matrix factorisation (``SVD``) they are computed from the learned factors
-    in one vectorised step; other algorithms are asked pair by pair.
+    in one vectorised step, and a block of users is ranked with one matrix
+    product; other algorithms are asked pair by pair.
 
     Examples
     --------
@@ -44,9 +45,18 @@ class SurpriseModel(RatingModel):
     def __init__(self, algo):
         self.algo = algo
 
-    def _fit(self, u, i, r):
+    def __repr__(self, N_CHAR_MAX=700) -> str:
+        # Surprise's algorithms have no repr of their own (only a memory address): name the class and
+        # the settings it was given (its plain attributes, as set by its __init__).
+        settings = {k: v for k, v in vars(self.algo).items()
+                    if not k.startswith("_") and isinstance(v, (bool, int, float, str, dict, type(None)))}
+        shown = ", ".join(f"{k}={v!r}" for k, v in settings.items())
+        return f"SurpriseModel({type(self.algo).__name__}({shown}))"
+
+    def _fit_ratings(self, data: TrainingData) -> None:
         from surprise import Dataset, Reader
 
+        u, i, r = data.u, data.i, data.r
         frame = pd.DataFrame({"user": u, "item": i, "rating": r})
         trainset = Dataset.load_from_df(frame, Reader(rating_scale=self.rating_scale)).build_full_trainset()
         self.algo_ = copy.deepcopy(self.algo)
@@ -55,6 +65,12 @@ class SurpriseModel(RatingModel):
         self._inner_u = np.array([trainset.to_inner_uid(x) for x in range(len(self.user_ids_))])
         self._inner_i = np.array([trainset.to_inner_iid(x) for x in range(len(self.item_ids_))])
         self._factors = all(hasattr(self.algo_, name) for name in ("pu", "qi", "bu", "bi"))
+        if self._factors:  # the factors in our numbering, for ranking by one matrix product
+            algo = self.algo_
+            self._P, self._Q = algo.pu[self._inner_u], algo.qi[self._inner_i]
+            biased = getattr(algo, "biased", True)
+            self._b_u = algo.bu[self._inner_u] + algo.trainset.global_mean if biased else np.zeros(len(self._P))
+            self._b_i = algo.bi[self._inner_i] if biased else np.zeros(len(self._Q))
 
     def _estimate(self, u, i):
         iu, ii = self._inner_u[u], self._inner_i[i]
@@ -65,6 +81,14 @@ class SurpriseModel(RatingModel):
                 est += self.algo_.trainset.global_mean + algo.bu[iu] + algo.bi[ii]
             return est, np.zeros(len(u), dtype=bool)
         return self._ask(iu, ii)
+
+    def _score(self, rows, cols):
+        if not self._factors:
+            return super()._score(rows, cols)
+        S = self._P[rows] @ self._Q[cols].T
+        S += self._b_i[cols]
+        S += self._b_u[rows, None]
+        return S
 
     def _estimate_partial(self, u, i):
         # Only the user or only the item is known: let the algorithm decide (SVD and

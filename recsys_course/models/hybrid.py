@@ -19,7 +19,10 @@ new user described only by metadata gets the weights a training user with the
 same features had, with a zero weight on the (unknown) identity feature.
 
 Training uses ``num_threads=1`` and a fixed ``random_state``: more threads are
-faster but LightFM's parallel SGD is then not bit-reproducible.
+faster but LightFM's parallel SGD is then not bit-reproducible. Scores come
+from the summed representations (``get_user_representations`` and
+``get_item_representations``), one matrix product per block of users: the
+same numbers as ``LightFM.predict``.
 """
 
 from __future__ import annotations
@@ -28,8 +31,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from ..metrics import rank_by_score
-from .base import NotFittedError, check_n
+from ..ranking import check_n, rank_by_score
+from .base import Recommender, TrainingData
 
 __all__ = ["AGE_BANDS", "HybridRecommender", "age_band", "build_features", "item_feature_lists",
            "user_feature_lists"]
@@ -89,16 +92,27 @@ def build_features(users: pd.DataFrame, movies: pd.DataFrame, mode: str = "hybri
     return dataset, sparse.csr_matrix(user_features), sparse.csr_matrix(item_features)
 
 
-class HybridRecommender:
-    """LightFM trained on positive ratings, with the package's ``recommend`` convention.
+class HybridRecommender(Recommender):
+    """LightFM trained on positive ratings, behind the package's protocol.
+
+    ``fit(ratings, movies, users)``: every user of ``users`` and every movie
+    of ``movies`` gets a feature row, rated or not, so a movie nobody rated is
+    scored from its metadata and a user in ``users`` without ratings from
+    their demographics; a user in neither gets the protocol's popularity
+    fallback. :meth:`recommend_new_user` describes someone by demographics
+    alone.
 
     Parameters
     ----------
     mode : {"hybrid", "collaborative", "content"}
     loss : {"warp", "bpr", "logistic", "warp-kos"}
-    no_components : int
-        Embedding size.
-    epochs : int
+    n_factors : int
+        Embedding size (LightFM's ``no_components``).
+    n_epochs : int
+    lr : float
+        Learning rate (LightFM's ``learning_rate``).
+    reg : float
+        L2 penalty on the user and the item features (LightFM's ``user_alpha`` and ``item_alpha``).
     positive_threshold : float
         Ratings at or above this are the positive interactions LightFM learns from.
     negative_threshold : float, optional
@@ -110,37 +124,33 @@ class HybridRecommender:
         A tqdm progress bar over epochs.
     """
 
-    def __init__(self, mode: str = "hybrid", loss: str = "warp", no_components: int = 30, epochs: int = 30,
-                 learning_rate: float = 0.05, item_alpha: float = 0.0, user_alpha: float = 0.0,
-                 positive_threshold: float = 4, negative_threshold: float | None = None, random_state: int = 0,
-                 verbose: bool = False):
+    _catalogue_from_movies = True
+    _users_from_frame = True
+    _iterative = True
+
+    def __init__(self, mode: str = "hybrid", loss: str = "warp", n_factors: int = 30, n_epochs: int = 30,
+                 lr: float = 0.05, reg: float = 0.0, positive_threshold: float = 4,
+                 negative_threshold: float | None = None, random_state: int = 0, verbose: bool = False):
         self.mode = mode
         self.loss = loss
-        self.no_components = no_components
-        self.epochs = epochs
-        self.learning_rate = learning_rate
-        self.item_alpha = item_alpha
-        self.user_alpha = user_alpha
+        self.n_factors = n_factors
+        self.n_epochs = n_epochs
+        self.lr = lr
+        self.reg = reg
         self.positive_threshold = positive_threshold
         self.negative_threshold = negative_threshold
         self.random_state = random_state
         self.verbose = verbose
 
-    def fit(self, ratings: pd.DataFrame, users: pd.DataFrame, movies: pd.DataFrame, *, epoch_callback=None):
-        """Train on the ratings >= ``positive_threshold``; every user and movie given gets features.
-
-        ``epoch_callback(model, epoch)`` is called after each epoch (learning curves).
-        """
+    def _fit(self, data: TrainingData) -> None:
+        """Train on the ratings >= ``positive_threshold`` (and <= ``negative_threshold`` as -1)."""
         from lightfm import LightFM
         from tqdm.auto import tqdm
 
+        users = data.users.drop_duplicates("user_id").set_index("user_id").loc[self.user_ids_].reset_index()
+        movies = data.movies.drop_duplicates("item_id").set_index("item_id").loc[self.item_ids_].reset_index()
         self.dataset_, self.user_features_, self.item_features_ = build_features(users, movies, self.mode)
-        user_map, _, item_map, _ = self.dataset_.mapping()
-        self.user_ids_ = pd.Index(list(user_map), name="user_id")
-        self.item_ids_ = pd.Index(list(item_map), name="item_id")
-        unknown = ~ratings["user_id"].isin(self.user_ids_) | ~ratings["item_id"].isin(self.item_ids_)
-        if unknown.any():
-            raise ValueError(f"{int(unknown.sum())} rating(s) name a user or movie missing from users/movies")
+        ratings = data.ratings
         positives = ratings[ratings["rating"] >= self.positive_threshold]
         triples = list(zip(positives["user_id"], positives["item_id"], np.ones(len(positives))))
         if self.negative_threshold is not None:
@@ -148,46 +158,28 @@ class HybridRecommender:
             triples += list(zip(negatives["user_id"], negatives["item_id"], -np.ones(len(negatives))))
         # build_interactions returns (0/1 pattern, weights): the weights carry the -1 of the negatives
         _, self.interactions_ = self.dataset_.build_interactions(triples)
-        self._seen = ratings.groupby("user_id")["item_id"].agg(list).to_dict()
-        self.item_popularity_ = ratings.groupby("item_id").size().reindex(self.item_ids_, fill_value=0)
-        self.model_ = LightFM(no_components=self.no_components, loss=self.loss, learning_rate=self.learning_rate,
-                              item_alpha=self.item_alpha, user_alpha=self.user_alpha,
-                              random_state=self.random_state)
-        for epoch in tqdm(range(self.epochs), desc=f"LightFM {self.mode}/{self.loss}", disable=not self.verbose):
+        self.model_ = LightFM(no_components=self.n_factors, loss=self.loss, learning_rate=self.lr,
+                              item_alpha=self.reg, user_alpha=self.reg, random_state=self.random_state)
+        for epoch in tqdm(range(1, self.n_epochs + 1), desc=f"LightFM {self.mode}/{self.loss}",
+                          disable=not self.verbose):
             self.model_.fit_partial(self.interactions_, user_features=self.user_features_,
                                     item_features=self.item_features_, epochs=1, num_threads=1)
-            if epoch_callback is not None:
-                epoch_callback(self, epoch + 1)
-        return self
+            self._represent()
+            self._callback(data, epoch)
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "model_"):
-            raise NotFittedError("this HybridRecommender is not fitted yet: call fit(ratings, users, movies) first")
+    def _represent(self) -> None:
+        """Cache every user's and item's summed embedding and bias (what scoring multiplies)."""
+        self._user_bias, self._user_emb = self.model_.get_user_representations(self.user_features_)
+        self._item_bias, self._item_emb = self.model_.get_item_representations(self.item_features_)
 
     # ------------------------------------------------------------------ scoring
 
-    def _user_row(self, user_id) -> int:
-        self._check_fitted()
-        position = self.user_ids_.get_indexer([user_id])[0]
-        if position < 0:
-            raise KeyError(f"user_id {user_id!r} is unknown to this model; describe a new user by their "
-                           "features with recommend_new_user(age=..., gender=..., occupation=...)")
-        return position
-
-    def scores(self, user_id) -> pd.Series:
-        """LightFM scores of every movie for a known user (the same numbers as ``LightFM.predict``)."""
-        row = self._user_row(user_id)
-        return self._scores_from(self.user_features_[row])
-
-    def _scores_from(self, user_row: sparse.csr_matrix) -> pd.Series:
-        bias_u, emb_u = self.model_.get_user_representations(sparse.csr_matrix(user_row))
-        bias_i, emb_i = self.model_.get_item_representations(self.item_features_)
-        return pd.Series(emb_i @ emb_u[0] + bias_i + bias_u[0], index=self.item_ids_)
-
-    def recommend(self, user_id, n: int = 10, exclude_seen: bool = True, candidates=None) -> pd.DataFrame:
-        """The ``n`` best-scored movies for a known user (optionally only among ``candidates``)."""
-        scores = self.scores(user_id)
-        return self._top(scores, n, self._seen.get(user_id, []) if exclude_seen else [], candidates)
+    def _score(self, rows, cols):
+        # build_features gave user j (item j) row j: the same numbering as user_ids_ (item_ids_)
+        S = self._user_emb[rows] @ self._item_emb[cols].T
+        S += self._item_bias[cols]
+        S += self._user_bias[rows, None]
+        return S
 
     def new_user_features(self, age: int, gender: str, occupation: str) -> sparse.csr_matrix:
         """The feature row of a user known only by demographics (identity weight 0)."""
@@ -206,18 +198,16 @@ class HybridRecommender:
         return sparse.csr_matrix((np.full(len(cols), weight), ([0] * len(cols), cols)),
                                  shape=(1, self.user_features_.shape[1]))
 
-    def recommend_new_user(self, age: int, gender: str, occupation: str, n: int = 10, candidates=None):
+    def recommend_new_user(self, age: int, gender: str, occupation: str, n: int = 10,
+                           candidates=None) -> pd.DataFrame:
         """Recommendations for someone with no ratings, from their demographics alone."""
-        scores = self._scores_from(self.new_user_features(age, gender, occupation))
-        return self._top(scores, n, [], candidates)
-
-    def _top(self, scores: pd.Series, n: int, exclude, candidates) -> pd.DataFrame:
         check_n(n)
-        if candidates is not None:
-            scores = scores[scores.index.isin(list(candidates))]
-        scores = scores.drop(list(exclude), errors="ignore")
+        bias_u, emb_u = self.model_.get_user_representations(self.new_user_features(age, gender, occupation))
+        cols = self._candidate_columns(candidates)
+        scores = pd.Series(self._item_emb[cols] @ emb_u[0] + self._item_bias[cols] + bias_u[0],
+                           index=self.item_ids_[cols])
         top = rank_by_score(scores, n)
-        return pd.DataFrame({"item_id": top, "score": scores[top].to_numpy()})
+        return pd.DataFrame({"item_id": top, "score": scores[top].to_numpy(), "source": "demographics"})
 
     # ------------------------------------------------------------ embeddings
 

@@ -1,7 +1,7 @@
 r"""Neighbourhood collaborative filtering: user-based and item-based k-NN with mean-centring.
 
 User-based (:class:`UserKNN`) predicts user *u*'s rating of item *i* from the
-*k* users most similar to *u* among those who rated *i*:
+*k* users (``n_neighbors``) most similar to *u* among those who rated *i*:
 
 .. math:: \hat r_{ui} = \bar r_u + \frac{\sum_{v \in N_i^k(u)} s_{uv} (r_{vi} - \bar r_v)}
                                        {\sum_{v \in N_i^k(u)} s_{uv}}
@@ -14,7 +14,7 @@ Surprise's ``KNNWithMeans``, reproduced exactly:
   similarity go to the one whose rating came first in the training data, as
   in Surprise's trainset), and only those with a positive similarity are then
   used;
-* with fewer than ``min_k`` such neighbours the estimate is the mean
+* with fewer than ``min_neighbors`` (Surprise's ``min_k``) such neighbours the estimate is the mean
   :math:`\bar r_u` (and ``was_impossible`` stays False, as in Surprise);
 * predictions are clipped to 1..5; unknown users/items get the global mean.
 
@@ -33,7 +33,7 @@ import numpy as np
 from scipy import sparse
 
 from .. import similarity
-from .base import NotFittedError, RatingModel, check_n
+from .base import RatingModel, Recommender, TrainingData
 
 __all__ = ["ImplicitItemKNN", "ItemKNN", "UserKNN"]
 
@@ -43,24 +43,25 @@ class _KNN(RatingModel):
 
     _user_based = True
 
-    def __init__(self, k: int = 40, sim: str = "pearson", min_support: int = 1, shrinkage: float = 0.0,
-                 min_k: int = 1):
-        self.k = k
+    def __init__(self, n_neighbors: int = 40, sim: str = "pearson", min_support: int = 1, shrinkage: float = 0.0,
+                 min_neighbors: int = 1):
+        self.n_neighbors = n_neighbors
         self.sim = sim
         self.min_support = min_support
         self.shrinkage = shrinkage
-        self.min_k = min_k
+        self.min_neighbors = min_neighbors
 
     def _check_params(self) -> None:
-        for name in ("k", "min_k"):
+        for name in ("n_neighbors", "min_neighbors"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         if self.sim not in similarity.SIMILARITIES:
             raise ValueError(f"sim must be one of {similarity.SIMILARITIES}, got {self.sim!r}")
 
-    def _fit(self, u, i, r):
+    def _fit_ratings(self, data: TrainingData) -> None:
         self._check_params()
+        u, i, r = data.u, data.i, data.r
         # x: the side whose similarities we compute; y: the other side.
         x, y = (u, i) if self._user_based else (i, u)
         n_x = len(self.user_ids_) if self._user_based else len(self.item_ids_)
@@ -91,7 +92,7 @@ class _KNN(RatingModel):
             num = W @ (self._nb_rating[lo:hi] - self.means_[nb])
             den = W.sum(axis=1)
             count = use.sum(axis=1)
-            ok = (count >= self.min_k) & (den > 0)
+            ok = (count >= self.min_neighbors) & (den > 0)
             est[queries[ok]] += num[ok] / den[ok]
             actual_k[queries] = count
         self.last_actual_k_ = actual_k
@@ -105,13 +106,13 @@ class _KNN(RatingModel):
         entries above t are in, and of those equal to t the first few that
         still fit.
         """
-        n = S.shape[1]
-        if n <= self.k:
+        n, k = S.shape[1], self.n_neighbors
+        if n <= k:
             return np.ones_like(S, dtype=bool)
-        t = np.partition(S, n - self.k, axis=1)[:, [n - self.k]]
+        t = np.partition(S, n - k, axis=1)[:, [n - k]]
         above = S > t
         at = S == t
-        room = self.k - above.sum(axis=1, keepdims=True)
+        room = k - above.sum(axis=1, keepdims=True)
         return above | (at & (np.cumsum(at, axis=1) <= room))
 
     def neighbours(self, user_id, item_id):
@@ -138,7 +139,7 @@ class _KNN(RatingModel):
             "neighbour": ids, "similarity": sim[order], "rating": self._nb_rating[cand][order],
             "neighbour_mean": self.means_[nb[order]],
         })
-        frame["used"] = (np.arange(len(frame)) < self.k) & (frame["similarity"] > 0)
+        frame["used"] = (np.arange(len(frame)) < self.n_neighbors) & (frame["similarity"] > 0)
         return frame
 
 
@@ -147,21 +148,21 @@ class UserKNN(_KNN):
 
     Parameters
     ----------
-    k : int, default 40
-        Neighbours per prediction (at most).
+    n_neighbors : int, default 40
+        Neighbours per prediction (at most; Surprise's ``k``).
     sim : {"pearson", "cosine"}, default "pearson"
         Similarity over co-rated items; see :mod:`recsys_course.similarity`.
     min_support : int, default 1
         Pairs of users with fewer co-rated items get similarity 0.
     shrinkage : float, default 0
         Shrink similarities by (n - 1) / (n - 1 + shrinkage); 0 turns it off.
-    min_k : int, default 1
-        Below this many usable neighbours the prediction is the user's mean.
+    min_neighbors : int, default 1
+        Below this many usable neighbours the prediction is the user's mean (Surprise's ``min_k``).
 
     Examples
     --------
     >>> from recsys_course.data import load_toy
-    >>> model = UserKNN(k=2, sim="pearson").fit(load_toy().ratings)
+    >>> model = UserKNN(n_neighbors=2, sim="pearson").fit(load_toy().ratings)
     >>> round(float(model.predict([1], [8])[0]), 2)   # Alice and The Avengers
     4.55
     """
@@ -174,13 +175,13 @@ class ItemKNN(_KNN):
 
     Same parameters as :class:`UserKNN`, with items in place of users: the
     similarity is between items over the users who rated both, and the
-    prediction averages the user's own ratings of the ``k`` most similar items.
+    prediction averages the user's own ratings of the ``n_neighbors`` most similar items.
     """
 
     _user_based = False
 
 
-class ImplicitItemKNN:
+class ImplicitItemKNN(Recommender):
     r"""Item-based k-NN for top-N lists from implicit feedback (who rated what, not how).
 
     The classic top-N item-kNN (Deshpande & Karypis 2004; RecBole's and
@@ -191,101 +192,72 @@ class ImplicitItemKNN:
               \qquad
               \mathrm{score}(u, j) = \sum_{i \in I_u \cap N_k(j)} s_{ij}
 
-    where :math:`N_k(j)` are the ``k`` items most similar to *j* (ties at the
-    k-th place go to the smaller column index) and :math:`I_u` the items *u*
-    interacted with. A movie scores high when it sits close to many movies the
-    user has seen, whatever the stars.
+    where :math:`N_k(j)` are the ``n_neighbors`` items most similar to *j*
+    (ties at the k-th place go to the smaller item id) and :math:`I_u` the items
+    *u* interacted with. A movie scores high when it sits close to many movies
+    the user has seen, whatever the stars. A user with no interaction to start
+    from (every rating below ``positive_threshold``) cannot be scored, and gets
+    the protocol's popularity fallback.
 
     Parameters
     ----------
-    k : int, default 100
+    n_neighbors : int, default 100
         Neighbours kept per item.
     shrinkage : float, default 0
         :math:`\lambda` above; damps similarities of rarely seen items.
     positive_threshold : float, optional
-        Only ratings >= this count as interactions; ``None`` (default) keeps all.
+        Only ratings >= this count as interactions; ``None`` (default) keeps
+        all. Every rated item is still excluded from the user's list.
 
     Examples
     --------
     >>> from recsys_course.data import load_toy
-    >>> model = ImplicitItemKNN(k=3).fit(load_toy().ratings)
+    >>> model = ImplicitItemKNN(n_neighbors=3).fit(load_toy().ratings)
     >>> model.recommend(1, n=2)["item_id"].tolist()
     [8, 5]
     """
 
-    def __init__(self, k: int = 100, shrinkage: float = 0.0, positive_threshold: float | None = None):
-        self.k = k
+    _needs_rating = False
+
+    def __init__(self, n_neighbors: int = 100, shrinkage: float = 0.0, positive_threshold: float | None = None):
+        self.n_neighbors = n_neighbors
         self.shrinkage = shrinkage
         self.positive_threshold = positive_threshold
 
-    def fit(self, ratings):
-        """Learn item-item similarities from a frame with ``user_id`` and ``item_id`` (and ``rating``)."""
-        import pandas as pd
-
-        if isinstance(self.k, bool) or not isinstance(self.k, (int, np.integer)) or self.k < 1:
-            raise ValueError(f"k must be an integer >= 1, got {self.k!r}")
+    def _fit(self, data: TrainingData) -> None:
+        k = self.n_neighbors
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"n_neighbors must be an integer >= 1, got {k!r}")
         if self.shrinkage < 0:
             raise ValueError(f"shrinkage must be >= 0, got {self.shrinkage}")
+        keep = np.ones(len(data.u), dtype=bool)
         if self.positive_threshold is not None:
-            ratings = ratings[ratings["rating"] >= self.positive_threshold]
-        if ratings.empty:
-            raise ValueError("no interactions to learn from (is positive_threshold too high?)")
-        pairs = ratings[["user_id", "item_id"]].drop_duplicates()
-        self.user_ids_ = pd.Index(np.sort(pairs["user_id"].unique()), name="user_id")
-        self.item_ids_ = pd.Index(np.sort(pairs["item_id"].unique()), name="item_id")
-        u = self.user_ids_.get_indexer(pairs["user_id"])
-        i = self.item_ids_.get_indexer(pairs["item_id"])
-        X = sparse.csr_matrix((np.ones(len(u)), (u, i)), shape=(len(self.user_ids_), len(self.item_ids_)))
+            keep = data.r >= self.positive_threshold
+            if not keep.any():
+                raise ValueError(f"no rating is >= positive_threshold={self.positive_threshold}: "
+                                 "nothing to learn from (lower the threshold)")
+        n_u, n_i = len(self.user_ids_), len(self.item_ids_)
+        X = sparse.csr_matrix((np.ones(int(keep.sum())), (data.u[keep], data.i[keep])), shape=(n_u, n_i))
         norms = np.sqrt(np.asarray(X.sum(axis=0)).ravel())
         S = (X.T @ X).toarray() / (np.outer(norms, norms) + self.shrinkage)
+        S[~np.isfinite(S)] = 0.0  # an item nobody interacted with (0/0) is similar to nothing
         np.fill_diagonal(S, 0.0)
         self.similarity_ = S
         self.weights_ = np.where(self._top_k_columns(S), S, 0.0)
         self.interactions_ = X
-        self.item_popularity_ = pd.Series(np.asarray(X.sum(axis=0)).ravel(), index=self.item_ids_)
-        return self
 
     def _top_k_columns(self, S: np.ndarray) -> np.ndarray:
         """Mask of the k largest entries of each column (ties: the smaller row index)."""
-        n = S.shape[0]
-        if self.k >= n - 1:
+        n, k = S.shape[0], self.n_neighbors
+        if k >= n - 1:
             return ~np.eye(n, dtype=bool)
-        order = np.lexsort((np.tile(np.arange(n)[:, None], (1, n)), -S), axis=0)[: self.k]
+        order = np.lexsort((np.tile(np.arange(n)[:, None], (1, n)), -S), axis=0)[:k]
         mask = np.zeros_like(S, dtype=bool)
         np.put_along_axis(mask, order, True, axis=0)
         return mask
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "weights_"):
-            raise NotFittedError("this ImplicitItemKNN is not fitted yet: call fit(ratings) first")
-
-    def score_table(self, user_ids=None):
-        """Scores of every item for each user (users x items frame); default every training user."""
-        import pandas as pd
-
-        self._check_fitted()
-        user_ids = self.user_ids_ if user_ids is None else pd.Index(user_ids)
-        rows = self.user_ids_.get_indexer(user_ids)
-        if (rows < 0).any():
-            raise KeyError(f"unknown user_id {user_ids.tolist()[int(np.flatnonzero(rows < 0)[0])]!r}")
-        return pd.DataFrame(self.interactions_[rows] @ self.weights_, index=pd.Index(user_ids, name="user_id"),
-                            columns=self.item_ids_)
-
-    def recommend(self, user_id, n: int = 10, exclude_seen: bool = True):
-        """The ``n`` best-scored items for a user; the most popular items for an unknown user."""
-        import pandas as pd
-
-        from ..metrics import rank_by_score
-
-        self._check_fitted()
-        check_n(n)
-        row = self.user_ids_.get_indexer([user_id])[0]
-        if row < 0:
-            top = rank_by_score(self.item_popularity_, n)
-            return pd.DataFrame({"item_id": top, "score": self.item_popularity_[top].to_numpy(),
-                                 "source": "popularity: unknown user"})
-        scores = pd.Series(np.asarray(self.interactions_[row] @ self.weights_).ravel(), index=self.item_ids_)
-        if exclude_seen:
-            scores = scores.iloc[np.setdiff1d(np.arange(len(scores)), self.interactions_[row].indices)]
-        top = rank_by_score(scores, n)
-        return pd.DataFrame({"item_id": top, "score": scores[top].to_numpy(), "source": "model"})
+    def _score(self, rows, cols):
+        X = self.interactions_[rows]
+        S = np.asarray(X @ self.weights_[:, cols])
+        S[np.diff(X.indptr) == 0] = np.nan  # nothing to start from: the fallback's job
+        return S

@@ -18,53 +18,30 @@ Both learn :math:`\hat r_{ui} = \mu + b_u + b_i + \mathbf{p}_u \cdot \mathbf{q}_
 The ratings are visited in Surprise's order (users by first appearance, each
 user's ratings in the order given) and the factors start from the same
 ``RandomState(random_state).normal(0, 0.1)`` draws, so for the same data and
-settings the two give the same model. The loop is **compiled with numba**:
-plain numpy cannot express it, because every step reads the values the
-previous step wrote (vectorised mini-batches would change the algorithm), and
-a Python loop over 100,000 ratings x 20 epochs x 100 factors takes minutes
-instead of about a second.
+settings the two give the same model. The loop is compiled with numba
+(:func:`~recsys_course.models.kernels.sgd_epochs`).
 
 **ALS** fixes the item factors and solves every user's ridge regression in
 closed form, then the other way round; all users (or items) are solved at
-once with one stacked ``np.linalg.solve``. Each half-step is an exact
+once with one stacked ``np.linalg.solve``
+(:func:`~recsys_course.models.kernels.ridge_rows`). Each half-step is an exact
 minimisation, so the objective never increases, and the solves are
 independent, which is why ALS parallelises well (Spark MLlib) and extends to
 implicit feedback (Hu, Koren & Volinsky 2008).
+
+Both rank items for a user with one matrix product per block of users,
+:math:`\mu + b_u + b_i + P Q^\top`.
 """
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 from scipy import sparse
 
-from .base import RatingModel
+from .base import RatingModel, TrainingData
+from .kernels import als_biases, first_appearance, ridge_rows, sgd_epochs
 
-__all__ = ["ALS", "FunkSVD", "objective"]
-
-
-@numba.njit(cache=True)
-def _sgd_epochs(u, i, r, mu, b_u, b_i, P, Q, lr, reg, lr_b, reg_b, n_epochs):  # pragma: no cover - compiled
-    k = P.shape[1]
-    for _ in range(n_epochs):
-        for j in range(len(u)):
-            uu, ii = u[j], i[j]
-            dot = 0.0
-            for f in range(k):
-                dot += Q[ii, f] * P[uu, f]
-            err = r[j] - (mu + b_u[uu] + b_i[ii] + dot)
-            b_u[uu] += lr_b * (err - reg_b * b_u[uu])
-            b_i[ii] += lr_b * (err - reg_b * b_i[ii])
-            for f in range(k):
-                puf = P[uu, f]
-                qif = Q[ii, f]
-                P[uu, f] += lr * (err * qif - reg * puf)
-                Q[ii, f] += lr * (err * puf - reg * qif)
-
-
-def _surprise_order(u: np.ndarray) -> np.ndarray:
-    """Visit users in order of first appearance, each user's ratings in their original order."""
-    return np.argsort(u, kind="stable")  # inner user ids are already numbered by first appearance
+__all__ = ["ALS", "FunkSVD", "gradient", "objective"]
 
 
 def objective(r, u, i, mu, b_u, b_i, P, Q, reg) -> float:
@@ -85,7 +62,31 @@ def gradient(r, u, i, mu, b_u, b_i, P, Q, reg) -> dict:
     return {"b_u": g_bu, "b_i": g_bi, "P": g_P, "Q": g_Q}
 
 
-class FunkSVD(RatingModel):
+class _BiasedMF(RatingModel):
+    """What FunkSVD and ALS share: the prediction, and ranking by one matrix product."""
+
+    _iterative = True
+
+    def _estimate(self, u, i):
+        est = self.global_mean_ + self.b_u_[u] + self.b_i_[i] + np.einsum("ij,ij->i", self.P_[u], self.Q_[i])
+        return est, np.zeros(len(u), dtype=bool)
+
+    def _score(self, rows, cols):
+        S = self.P_[rows] @ self.Q_[cols].T
+        S += self.b_i_[cols]
+        S += (self.global_mean_ + self.b_u_[rows])[:, None]
+        return S
+
+    def _start(self, data: TrainingData, rng_draw) -> None:
+        """Initial factors, drawn row by row in the order users and items first appear in the ratings."""
+        n_u, n_i = len(self.user_ids_), len(self.item_ids_)
+        P = rng_draw((n_u, self.n_factors))
+        Q = rng_draw((n_i, self.n_factors))
+        self.P_ = P[first_appearance(data.u, n_u)]
+        self.Q_ = Q[first_appearance(data.i, n_i)]
+
+
+class FunkSVD(_BiasedMF):
     """Biased matrix factorisation by SGD (Surprise's ``SVD``; Funk 2006, Koren et al. 2009).
 
     Parameters
@@ -122,41 +123,24 @@ class FunkSVD(RatingModel):
         self.verbose = verbose
         self.record_history = record_history
 
-    def fit(self, ratings, *, epoch_callback=None):
-        """Fit on ``ratings``; ``epoch_callback(model)`` runs after every epoch (learning curves)."""
-        self._epoch_callback = epoch_callback
-        try:
-            return super().fit(ratings)
-        finally:
-            del self._epoch_callback
-
-    def _fit(self, u, i, r):
+    def _fit_ratings(self, data: TrainingData) -> None:
         from tqdm.auto import tqdm
 
-        epoch_callback = getattr(self, "_epoch_callback", None)
         if self.n_factors < 0 or self.n_epochs < 0:
             raise ValueError(f"n_factors and n_epochs must be >= 0, got {self.n_factors} and {self.n_epochs}")
         rng = np.random.RandomState(self.random_state)  # the generator Surprise uses, for identical starts
-        self.P_ = rng.normal(0, self.init_std, (len(self.user_ids_), self.n_factors))
-        self.Q_ = rng.normal(0, self.init_std, (len(self.item_ids_), self.n_factors))
+        self._start(data, lambda shape: rng.normal(0, self.init_std, shape))
         self.b_u_, self.b_i_ = np.zeros(len(self.user_ids_)), np.zeros(len(self.item_ids_))
-        order = _surprise_order(u)
-        u, i, r = u[order], i[order], r[order]
+        order = np.argsort(first_appearance(data.u, len(self.user_ids_))[data.u], kind="stable")
+        u, i, r = data.u[order], data.i[order], data.r[order]  # Surprise's order of visits
         self.history_ = []
-        for _ in tqdm(range(self.n_epochs), desc="FunkSVD", disable=not self.verbose):
-            _sgd_epochs(u, i, r, self.global_mean_, self.b_u_, self.b_i_, self.P_, self.Q_,
-                        self.lr, self.reg, self.lr, self.reg, 1)
+        for epoch in tqdm(range(1, self.n_epochs + 1), desc="FunkSVD", disable=not self.verbose):
+            sgd_epochs(u, i, r, self.global_mean_, self.b_u_, self.b_i_, self.P_, self.Q_,
+                       self.lr, self.reg, self.lr, self.reg, 1)
             if self.record_history:
                 self.history_.append(objective(r, u, i, self.global_mean_, self.b_u_, self.b_i_,
                                                self.P_, self.Q_, self.reg))
-            if epoch_callback is not None:
-                epoch_callback(self)
-
-    def _raw(self, u, i):
-        return self.global_mean_ + self.b_u_[u] + self.b_i_[i] + np.einsum("ij,ij->i", self.P_[u], self.Q_[i])
-
-    def _estimate(self, u, i):
-        return self._raw(u, i), np.zeros(len(u), dtype=bool)
+            self._callback(data, epoch)
 
     def explain(self, user_id, item_id) -> dict:
         """A prediction taken apart: global mean, user bias, item bias and the factor dot product."""
@@ -165,59 +149,49 @@ class FunkSVD(RatingModel):
         i = self.item_ids_.get_indexer([item_id])[0]
         if u < 0 or i < 0:
             raise KeyError(f"unknown {'user' if u < 0 else 'item'} {user_id if u < 0 else item_id!r}")
-        parts = {"mu": self.global_mean_, "b_u": self.b_u_[u], "b_i": self.b_i_[i], "p_u . q_i": self.P_[u] @ self.Q_[i]}
+        parts = {"mu": self.global_mean_, "b_u": self.b_u_[u], "b_i": self.b_i_[i],
+                 "p_u . q_i": self.P_[u] @ self.Q_[i]}
         parts["r_hat (unclipped)"] = sum(parts.values())
         return {k: float(v) for k, v in parts.items()}
 
 
-class ALS(RatingModel):
+class ALS(_BiasedMF):
     """Biased matrix factorisation by alternating least squares.
 
-    The biases are fitted first (the ALS baseline of :class:`BaselineModel`);
-    the factors then model what the biases leave, alternating exact ridge
-    solves for all users and all items. ``verbose`` shows a tqdm progress bar.
+    The biases are fitted first (the ALS baseline of
+    :class:`~recsys_course.models.baselines.BaselineModel`); the factors then
+    model what the biases leave, alternating exact ridge solves for all users
+    and all items. ``verbose`` shows a tqdm progress bar; ``record_history``
+    stores the objective after each iteration in ``history_``.
     """
 
     def __init__(self, n_factors: int = 20, n_epochs: int = 10, reg: float = 10.0, init_std: float = 0.1,
-                 random_state: int = 0, record_history: bool = False, verbose: bool = False):
+                 random_state: int = 0, verbose: bool = False, record_history: bool = False):
         self.n_factors = n_factors
         self.n_epochs = n_epochs
         self.reg = reg
         self.init_std = init_std
         self.random_state = random_state
-        self.record_history = record_history
         self.verbose = verbose
+        self.record_history = record_history
 
-    def _fit(self, u, i, r):
+    def _fit_ratings(self, data: TrainingData) -> None:
         from tqdm.auto import tqdm
 
-        from .baselines import als_biases
-
-        n_u, n_i, k = len(self.user_ids_), len(self.item_ids_), self.n_factors
+        u, i, r = data.u, data.i, data.r
+        n_u, n_i = len(self.user_ids_), len(self.item_ids_)
         self.b_u_, self.b_i_ = als_biases(u, i, r, self.global_mean_, n_u, n_i)
         resid = r - self.global_mean_ - self.b_u_[u] - self.b_i_[i]
         R = sparse.csr_matrix((resid, (u, i)), shape=(n_u, n_i))
         B = sparse.csr_matrix((np.ones(len(r)), (u, i)), shape=(n_u, n_i))
         rng = np.random.default_rng(self.random_state)
-        self.P_ = rng.normal(0, self.init_std, (n_u, k))
-        self.Q_ = rng.normal(0, self.init_std, (n_i, k))
+        self._start(data, lambda shape: rng.normal(0, self.init_std, shape))
         self.history_ = []
-        for _ in tqdm(range(self.n_epochs), desc="ALS", disable=not self.verbose):
-            self.P_ = self._solve(B, R, self.Q_)
-            self.Q_ = self._solve(B.T.tocsr(), R.T.tocsr(), self.P_)
+        for epoch in tqdm(range(1, self.n_epochs + 1), desc="ALS", disable=not self.verbose):
+            self.P_ = ridge_rows(B, R, self.Q_, self.reg)
+            self.Q_ = ridge_rows(B.T.tocsr(), R.T.tocsr(), self.P_, self.reg)
             if self.record_history:
                 pred = np.einsum("ij,ij->i", self.P_[u], self.Q_[i])
                 self.history_.append(float(((resid - pred) ** 2).sum()
                                            + self.reg * ((self.P_ ** 2).sum() + (self.Q_ ** 2).sum())))
-
-    def _solve(self, B, R, F):
-        """Ridge solutions for every row of R given the fixed factors F (one stacked solve)."""
-        k = F.shape[1]
-        outer = (F[:, :, None] * F[:, None, :]).reshape(len(F), k * k)
-        A = (B @ outer).reshape(B.shape[0], k, k) + self.reg * np.eye(k)
-        b = R @ F
-        return np.linalg.solve(A, b[:, :, None])[:, :, 0]
-
-    def _estimate(self, u, i):
-        est = self.global_mean_ + self.b_u_[u] + self.b_i_[i] + np.einsum("ij,ij->i", self.P_[u], self.Q_[i])
-        return est, np.zeros(len(u), dtype=bool)
+            self._callback(data, epoch)

@@ -17,11 +17,17 @@ and for each positive ``n_negatives`` items the user has *not* interacted with
 are drawn as negatives (:class:`NegativeSampler`); the loss is binary
 cross-entropy on the logits. :func:`train` stops early when the validation
 metric has not improved for ``patience`` epochs and keeps the best weights.
+
+Two recommenders follow the package's protocol (:mod:`recsys_course.models.base`):
+:class:`NCF` is the estimator (``NCF("neumf").fit(ratings)`` builds and trains
+the network), and :class:`NCFRecommender` puts a network trained by hand with
+:func:`train` behind the same ``recommend``.
 Everything random takes a seed (``random_state``): the models' initial weights,
 the negatives, the shuffling and dropout, so a run gives the same model in any
 process, whatever the caller did to torch's global random state before (which
-is left untouched). :class:`NCFRecommender` scores the whole catalogue for a
-batch of users with one matrix product per batch.
+is left untouched). Scoring a block of users runs the network on every (user,
+item) pair of the block; for GMF, whose score is
+:math:`\mathbf{p}_u^\top \mathrm{diag}(\mathbf{h})\, \mathbf{q}_i + b`, it is one matrix product.
 """
 
 from __future__ import annotations
@@ -35,10 +41,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..metrics import rank_by_score
-from .base import check_n
+from ..ids import id_index, positions, show_id
+from .base import Recommender, TrainingData
 
-__all__ = ["GMF", "MLP", "NCFRecommender", "NegativeSampler", "NeuMF", "TrainingHistory", "train"]
+__all__ = ["GMF", "MLP", "NCF", "NCFRecommender", "NegativeSampler", "NeuMF", "TrainingHistory", "train"]
 
 
 @contextlib.contextmanager
@@ -181,12 +187,14 @@ class TrainingHistory:
 
 def train(model: nn.Module, users: np.ndarray, items: np.ndarray, n_items: int, *, epochs: int = 20,
           n_negatives: int = 4, batch_size: int = 256, lr: float = 1e-3, weight_decay: float = 0.0,
-          validate=None, patience: int = 3, random_state: int = 0, progress: bool = False) -> TrainingHistory:
+          validate=None, patience: int = 3, random_state: int = 0, progress: bool = False,
+          epoch_callback=None) -> TrainingHistory:
     """Train on positives ``(users[j], items[j])`` with ``n_negatives`` sampled negatives each (BCE loss).
 
     ``validate(model) -> float`` (higher is better) is called after every
     epoch; training stops when it has not improved for ``patience`` epochs and
-    the best weights are restored.
+    the best weights are restored. ``epoch_callback(model, epoch)`` runs after
+    every epoch.
 
     Deterministic for a given ``random_state`` and starting model: the
     negatives, the order of the examples and dropout all draw from it, and
@@ -220,6 +228,8 @@ def train(model: nn.Module, users: np.ndarray, items: np.ndarray, n_items: int, 
                 optimiser.step()
                 total += loss.item() * len(batch)
             history.loss.append(total / len(order))
+            if epoch_callback is not None:
+                epoch_callback(model, epoch)
             if validate is not None:
                 model.eval()
                 score = float(validate(model))
@@ -238,42 +248,133 @@ def train(model: nn.Module, users: np.ndarray, items: np.ndarray, n_items: int, 
         return history
 
 
-class NCFRecommender:
-    """A trained NCF model behind the package's ``recommend(user_id, n)`` convention.
+@torch.no_grad()
+def _score_pairs(module: nn.Module, rows: np.ndarray, cols: np.ndarray, batch_size: int) -> np.ndarray:
+    """The network's logits for every (row, col) pair: a ``len(rows) x len(cols)`` array."""
+    module.eval()
+    rows, cols = torch.as_tensor(rows), torch.as_tensor(cols)
+    if isinstance(module, GMF):  # h . (p_u * q_i) + b = (p_u * h) . q_i + b: one matrix product
+        P = module.user.weight[rows] * module.out.weight[0]
+        return (P @ module.item.weight[cols].T + module.out.bias).numpy().astype(np.float64)
+    out = np.empty((len(rows), len(cols)))
+    for start in range(0, len(rows), batch_size):
+        users = rows[start:start + batch_size]
+        logits = module(users.repeat_interleave(len(cols)), cols.repeat(len(users)))
+        out[start:start + len(users)] = logits.reshape(len(users), len(cols)).numpy()
+    return out
 
-    ``user_ids`` and ``item_ids`` map the model's rows (0..n-1) to raw ids;
-    ``train`` is the frame of training interactions whose items are excluded
-    from each user's list.
+
+class NCFRecommender(Recommender):
+    """A network trained by hand (with :func:`train`) behind the package's protocol.
+
+    ``fit(ratings)`` trains nothing: it records each user's rated items (left
+    out of their lists) and the popularity fallback. The network's row ``j``
+    is user ``user_ids[j]`` and its item ``j`` is ``item_ids[j]``; every rated
+    id must be among them.
+
+    Parameters
+    ----------
+    module : GMF, MLP or NeuMF (a trained ``nn.Module``)
+    user_ids, item_ids : sequences of raw ids, in the module's row order
+    batch_size : int
+        Users scored per forward pass of the network.
     """
 
-    def __init__(self, model: nn.Module, user_ids, item_ids, train: pd.DataFrame, batch_size: int = 256):
-        self.model = model
-        self.user_ids_ = pd.Index(user_ids)
-        self.item_ids_ = pd.Index(item_ids)
+    _needs_rating = False
+
+    def __init__(self, module: nn.Module, user_ids, item_ids, batch_size: int = 256):
+        self.module = module
+        self.user_ids = user_ids
+        self.item_ids = item_ids
         self.batch_size = batch_size
-        self._seen = train.groupby("user_id")["item_id"].agg(list).to_dict()
 
-    @torch.no_grad()
-    def score_users(self, user_ids) -> np.ndarray:
-        """Scores of every item for each user: a (users x items) array, one batch of users at a time."""
-        rows = self.user_ids_.get_indexer(list(user_ids))
-        if (rows < 0).any():
-            raise KeyError(f"unknown user_id {list(user_ids)[int(np.flatnonzero(rows < 0)[0])]!r}")
-        self.model.eval()
-        n_items = len(self.item_ids_)
-        out = np.empty((len(rows), n_items), dtype=np.float32)
-        all_items = torch.arange(n_items)
-        for start in range(0, len(rows), self.batch_size):
-            batch = torch.as_tensor(rows[start:start + self.batch_size])
-            users = batch.repeat_interleave(n_items)
-            items = all_items.repeat(len(batch))
-            out[start:start + len(batch)] = self.model(users, items).reshape(len(batch), n_items).numpy()
-        return out
+    def _vocabularies(self, ratings, movies, users):
+        vocabularies = []
+        for given, column in ((self.user_ids, "user_id"), (self.item_ids, "item_id")):
+            absent = pd.Index(ratings[column].unique()).difference(pd.Index(given))
+            if len(absent):
+                raise ValueError(f"ratings name {len(absent)} {column}(s) the network has no row for, "
+                                 f"e.g. {show_id(absent[0])}: pass every id the network was trained on "
+                                 f"as {column[:4]}_ids")
+            vocabularies.append(id_index(given, column))
+        return tuple(vocabularies)
 
-    def recommend(self, user_id, n: int = 10, exclude_seen: bool = True) -> pd.DataFrame:
-        check_n(n)
-        scores = pd.Series(self.score_users([user_id])[0], index=self.item_ids_)
-        if exclude_seen:
-            scores = scores.drop(self._seen.get(user_id, []), errors="ignore")
-        top = rank_by_score(scores, n)
-        return pd.DataFrame({"item_id": top, "score": scores[top].to_numpy()})
+    def _fit(self, data: TrainingData) -> None:
+        self._module_rows = positions(pd.Index(self.user_ids), self.user_ids_)
+        self._module_cols = positions(pd.Index(self.item_ids), self.item_ids_)
+
+    def _score(self, rows, cols):
+        return _score_pairs(self.module, self._module_rows[rows], self._module_cols[cols], self.batch_size)
+
+
+_ARCHITECTURES = {"gmf": GMF, "mlp": MLP, "neumf": NeuMF}
+
+
+class NCF(Recommender):
+    """Neural collaborative filtering as an estimator: ``NCF("neumf").fit(ratings)`` builds and trains it.
+
+    Every training rating (at or above ``positive_threshold``, if given) is an
+    implicit positive; :func:`train` draws ``n_negatives`` negatives for each,
+    anew every epoch, and minimises binary cross-entropy with (fused) Adam.
+    No early stopping: the network trains ``n_epochs`` epochs (``history_``
+    holds the loss of each).
+
+    Parameters
+    ----------
+    architecture : {"neumf", "gmf", "mlp"}
+    n_factors : int
+        Embedding size of each tower (He et al.'s "predictive factors").
+    layers : tuple of int
+        Widths of the MLP tower's hidden layers (MLP and NeuMF).
+    dropout : float
+        Dropout after each hidden layer of the MLP tower.
+    n_epochs, n_negatives, batch_size, lr : training (see :func:`train`)
+    reg : float
+        L2 penalty on every weight (Adam's ``weight_decay``).
+    positive_threshold : float, optional
+        Only ratings >= this are positives; ``None`` (default) takes every rating.
+    random_state : int
+        Seeds the initial weights, the negatives, the order of the examples and dropout.
+    verbose : bool
+        A tqdm progress bar over epochs.
+    """
+
+    _needs_rating = False
+    _iterative = True
+
+    def __init__(self, architecture: str = "neumf", n_factors: int = 32, layers: tuple[int, ...] = (64, 32, 16),
+                 dropout: float = 0.0, n_epochs: int = 5, n_negatives: int = 4, batch_size: int = 1024,
+                 lr: float = 2e-3, reg: float = 0.0, positive_threshold: float | None = None, random_state: int = 0,
+                 verbose: bool = False):
+        self.architecture = architecture
+        self.n_factors = n_factors
+        self.layers = layers
+        self.dropout = dropout
+        self.n_epochs = n_epochs
+        self.n_negatives = n_negatives
+        self.batch_size = batch_size
+        self.lr = lr
+        self.reg = reg
+        self.positive_threshold = positive_threshold
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _fit(self, data: TrainingData) -> None:
+        if self.architecture not in _ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {sorted(_ARCHITECTURES)}, got {self.architecture!r}")
+        keep = np.ones(len(data.u), dtype=bool)
+        if self.positive_threshold is not None:
+            keep = data.r >= self.positive_threshold
+        n_users, n_items = len(self.user_ids_), len(self.item_ids_)
+        if self.architecture == "gmf":
+            self.module_ = GMF(n_users, n_items, self.n_factors, random_state=self.random_state)
+        else:
+            self.module_ = _ARCHITECTURES[self.architecture](n_users, n_items, self.n_factors, tuple(self.layers),
+                                                             self.dropout, random_state=self.random_state)
+        self.history_ = train(self.module_, data.u[keep], data.i[keep], n_items, epochs=self.n_epochs,
+                              n_negatives=self.n_negatives, batch_size=self.batch_size, lr=self.lr,
+                              weight_decay=self.reg, random_state=self.random_state, progress=self.verbose,
+                              epoch_callback=lambda module, epoch: self._callback(data, epoch))
+
+    def _score(self, rows, cols):
+        return _score_pairs(self.module_, rows, cols, max(1, 2**20 // max(1, len(cols))))

@@ -1,7 +1,6 @@
 """SurpriseModel: the wrapper answers exactly what the wrapped Surprise algorithm answers."""
 
 import numpy as np
-import pandas as pd
 import pytest
 from surprise import SVD, BaselineOnly, Dataset, KNNBasic, Reader
 

@@ -1,6 +1,7 @@
 """HybridRecommender and the LightFM feature helpers, on a small slice of ml-100k and on hand-made frames."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from recsys_course import data
@@ -45,7 +46,7 @@ def test_item_features_by_hand(toy):
 @pytest.fixture(scope="module")
 def hybrid(small):
     ratings, movies, users = small
-    return HybridRecommender(mode="hybrid", epochs=3, no_components=8).fit(ratings, users, movies)
+    return HybridRecommender(mode="hybrid", n_epochs=3, n_factors=8).fit(ratings, movies, users)
 
 
 def test_scores_equal_lightfm_predict(hybrid, small):
@@ -55,7 +56,7 @@ def test_scores_equal_lightfm_predict(hybrid, small):
     items = np.arange(len(hybrid.item_ids_), dtype=np.int32)
     expected = hybrid.model_.predict(np.full(len(items), row, dtype=np.int32), items,
                                      user_features=hybrid.user_features_, item_features=hybrid.item_features_)
-    np.testing.assert_allclose(hybrid.scores(user).to_numpy(), expected, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(hybrid.score([user]).loc[user].to_numpy(), expected, rtol=1e-5, atol=1e-4)
 
 
 def test_recommend_excludes_seen_and_respects_candidates(hybrid, small):
@@ -67,20 +68,24 @@ def test_recommend_excludes_seen_and_respects_candidates(hybrid, small):
     assert set(few.item_id) <= {1, 2, 3, 4, 5, 6} and few.score.is_monotonic_decreasing
 
 
-def test_a_new_user_with_features_gets_recommendations(hybrid):
-    recs = hybrid.recommend_new_user(age=29, gender="F", occupation="writer", n=5)
-    assert len(recs) == 5
+def test_a_new_users_scores_are_lightfm_predict_on_their_feature_row(hybrid):
     row = hybrid.new_user_features(29, "F", "writer")
     assert row.nnz == 3 and np.isclose(row.sum(), 3 / 4)  # identity weight left at 0
+    items = np.arange(len(hybrid.item_ids_), dtype=np.int32)
+    predicted = hybrid.model_.predict(np.zeros(len(items), dtype=np.int32), items, user_features=row,
+                                      item_features=hybrid.item_features_)
+    expected = pd.Series(predicted, index=hybrid.item_ids_).sort_values(ascending=False, kind="stable")
+    recs = hybrid.recommend_new_user(age=29, gender="F", occupation="writer", n=5)
+    assert recs["item_id"].tolist() == expected.index[:5].tolist()
+    np.testing.assert_allclose(recs["score"], expected.iloc[:5], rtol=1e-5, atol=1e-4)
 
 
-def test_unknown_user_and_bad_features_give_clear_errors(hybrid, small):
-    with pytest.raises(KeyError, match="user_id 99999 is unknown.*recommend_new_user"):
-        hybrid.recommend(99999)
+def test_unknown_user_falls_back_and_bad_features_give_clear_errors(hybrid, small):
+    assert (hybrid.recommend(99999)["source"] == "popularity: unknown user").all()
     with pytest.raises(ValueError, match=r"never seen in training; known occupations: .*writer"):
         hybrid.recommend_new_user(age=30, gender="F", occupation="astronaut")
     ratings, movies, users = small
-    cf = HybridRecommender(mode="collaborative", epochs=1).fit(ratings, users, movies)
+    cf = HybridRecommender(mode="collaborative", n_epochs=1).fit(ratings, movies, users)
     with pytest.raises(ValueError, match="no features to describe a new user"):
         cf.recommend_new_user(age=30, gender="F", occupation="writer")
     with pytest.raises(ValueError, match="mode must be one of"):
@@ -89,7 +94,7 @@ def test_unknown_user_and_bad_features_give_clear_errors(hybrid, small):
 
 def test_training_is_reproducible(small):
     ratings, movies, users = small
-    a, b = (HybridRecommender(epochs=2, no_components=8, random_state=3).fit(ratings, users, movies) for _ in range(2))
+    a, b = (HybridRecommender(n_epochs=2, n_factors=8, random_state=3).fit(ratings, movies, users) for _ in range(2))
     np.testing.assert_array_equal(a.model_.item_embeddings, b.model_.item_embeddings)
 
 
@@ -100,6 +105,6 @@ def test_feature_embeddings_are_named(hybrid):
 
 def test_negative_threshold_adds_explicit_negatives(small):
     ratings, movies, users = small
-    model = HybridRecommender(loss="logistic", negative_threshold=2, epochs=1).fit(ratings, users, movies)
+    model = HybridRecommender(loss="logistic", negative_threshold=2, n_epochs=1).fit(ratings, movies, users)
     values = model.interactions_.data
     assert (values == -1).sum() == (ratings.rating <= 2).sum() and (values == 1).sum() == (ratings.rating >= 4).sum()

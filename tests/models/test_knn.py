@@ -9,7 +9,7 @@ import pytest
 from surprise import Dataset, KNNWithMeans, Reader
 
 from recsys_course import data, similarity
-from recsys_course.metrics import rank_by_score
+from recsys_course.ranking import rank_by_score
 from recsys_course.models.base import NotFittedError
 from recsys_course.models.knn import ImplicitItemKNN, ItemKNN, UserKNN
 
@@ -55,7 +55,7 @@ def reference_predict(ratings, user, item, *, k, sim, user_based, min_support=1,
 @pytest.mark.parametrize(("k", "min_support", "shrinkage"), [(1, 1, 0), (2, 1, 0), (3, 2, 0), (40, 1, 0), (2, 1, 5.0)])
 def test_toy_predictions_equal_the_reference_loop(toy, model_cls, sim, k, min_support, shrinkage):
     ratings = toy.ratings
-    model = model_cls(k=k, sim=sim, min_support=min_support, shrinkage=shrinkage).fit(ratings)
+    model = model_cls(n_neighbors=k, sim=sim, min_support=min_support, shrinkage=shrinkage).fit(ratings)
     cells = list(itertools.product(range(1, 6), range(1, 9)))
     got = model.predict([u for u, _ in cells], [i for _, i in cells])
     expected = [reference_predict(ratings, u, i, k=k, sim=sim, user_based=model_cls is UserKNN,
@@ -118,7 +118,7 @@ def test_agrees_with_surprise_knnwithmeans(sample, model_cls, sim, k, min_suppor
     user_based = model_cls is UserKNN
     expected, impossible = _surprise_predictions(train, users, items, k=k, sim=sim, user_based=user_based,
                                                  min_support=min_support)
-    model = model_cls(k=k, sim=sim, min_support=min_support).fit(train)
+    model = model_cls(n_neighbors=k, sim=sim, min_support=min_support).fit(train)
     got = model.predict(users, items, details=True)
     np.testing.assert_allclose(got["estimate"], expected, atol=1e-6)
     assert (got["was_impossible"].to_numpy() == impossible).all()
@@ -137,7 +137,7 @@ def test_unknown_users_and_items_fall_back_to_the_global_mean(toy):
 
 
 def test_recommend_excludes_seen_items_and_handles_unknown_users(toy):
-    model = ItemKNN(k=3).fit(toy.ratings)
+    model = ItemKNN(n_neighbors=3).fit(toy.ratings)
     recs = model.recommend(1, n=3)
     alice_seen = set(toy.ratings.query("user_id == 1").item_id)
     assert len(recs) == 3 and not alice_seen & set(recs.item_id)
@@ -149,20 +149,21 @@ def test_recommend_excludes_seen_items_and_handles_unknown_users(toy):
 
 
 def test_neighbours_explain_a_prediction(toy):
-    model = UserKNN(k=2).fit(toy.ratings)
+    model = UserKNN(n_neighbors=2).fit(toy.ratings)
     nbs = model.neighbours(1, 8)  # who rated The Avengers, most similar to Alice first
     assert nbs.neighbour.tolist()[0] == 2 and nbs.used.tolist() == [True, False, False]
     used = nbs[nbs.used]
-    est = model.means_[0] + (used.similarity * (used.rating - used.neighbour_mean)).sum() / used.similarity.sum()
+    weighted = (used.similarity * (used.rating - used.neighbour_mean)).sum() / used.similarity.sum()
+    est = model.means_[model.user_ids_.get_loc(1)] + weighted
     assert model.predict([1], [8])[0] == pytest.approx(est)
     with pytest.raises(KeyError, match="unknown item 999"):
         model.neighbours(1, 999)
 
 
 @pytest.mark.parametrize(("params", "message"), [
-    ({"k": 0}, "k must be an integer >= 1, got 0"),
+    ({"n_neighbors": 0}, "n_neighbors must be an integer >= 1, got 0"),
     ({"sim": "jaccard"}, "sim must be one of"),
-    ({"min_k": 0}, "min_k must be"),
+    ({"min_neighbors": 0}, "min_neighbors must be"),
 ])
 def test_bad_parameters_are_named(toy, params, message):
     with pytest.raises(ValueError, match=message):
@@ -184,7 +185,7 @@ def test_the_sample_has_ties_at_the_kth_neighbour(sample):
     """Cosine on few co-rated items gives many exact ties (often 1.0): the Surprise test above
     only proves the tie rule (first rating in the training data wins) because such cases exist."""
     train, users, items = sample
-    model = UserKNN(k=5, sim="cosine").fit(train)
+    model = UserKNN(n_neighbors=5, sim="cosine").fit(train)
     known = [(u, i) for u, i in zip(users, items) if u in model.user_ids_ and i in model.item_ids_]
     ties = 0
     for u, i in known:
@@ -212,8 +213,8 @@ def reference_implicit_scores(ratings, user, k, shrinkage=0.0):
 
 @pytest.mark.parametrize(("k", "shrinkage"), [(1, 0.0), (2, 0.0), (3, 1.0), (7, 0.0), (100, 0.5)])
 def test_implicit_scores_equal_the_reference_loop(toy, k, shrinkage):
-    model = ImplicitItemKNN(k=k, shrinkage=shrinkage).fit(toy.ratings)
-    table = model.score_table()
+    model = ImplicitItemKNN(n_neighbors=k, shrinkage=shrinkage).fit(toy.ratings)
+    table = model.score(model.user_ids_)
     for user in table.index:
         expected = reference_implicit_scores(toy.ratings, user, k, shrinkage)
         np.testing.assert_allclose(table.loc[user, expected.index], expected, atol=1e-12)
@@ -223,7 +224,7 @@ def test_implicit_similarity_agrees_with_scikit_learn(sample):
     from sklearn.metrics.pairwise import cosine_similarity
 
     train, _, _ = sample
-    model = ImplicitItemKNN(k=10_000).fit(train)
+    model = ImplicitItemKNN(n_neighbors=10_000).fit(train)
     X = pd.crosstab(train.user_id, train.item_id).reindex(columns=model.item_ids_).to_numpy() > 0
     expected = cosine_similarity(X.T.astype(float))
     np.fill_diagonal(expected, 0.0)
@@ -233,41 +234,49 @@ def test_implicit_similarity_agrees_with_scikit_learn(sample):
 
 def test_implicit_keeps_k_neighbours_per_item_on_real_data(sample):
     train, _, _ = sample
-    model = ImplicitItemKNN(k=20).fit(train)
+    model = ImplicitItemKNN(n_neighbors=20).fit(train)
     kept = (model.weights_ > 0).sum(axis=0)
     assert kept.max() <= 20 and np.median(kept) == 20
-    user = train.user_id.iloc[0]
-    expected = reference_implicit_scores(train[train.item_id.isin(model.item_ids_[:80])], user, 20)
-    small = ImplicitItemKNN(k=20).fit(train[train.item_id.isin(model.item_ids_[:80])])
-    np.testing.assert_allclose(small.score_table([user]).loc[user, expected.index], expected, atol=1e-12)
+    subset = train[train.item_id.isin(model.item_ids_[:80])]
+    user = subset.user_id.iloc[0]
+    expected = reference_implicit_scores(subset, user, 20)
+    small = ImplicitItemKNN(n_neighbors=20).fit(subset)
+    np.testing.assert_allclose(small.score([user]).loc[user, expected.index], expected, atol=1e-12)
 
 
-def test_implicit_recommend_matches_score_table_and_excludes_seen(toy):
-    model = ImplicitItemKNN(k=3).fit(toy.ratings)
+def test_implicit_recommend_ranks_the_scores_and_excludes_seen(toy):
+    model = ImplicitItemKNN(n_neighbors=3).fit(toy.ratings)
     seen = set(toy.ratings.loc[toy.ratings.user_id == 1, "item_id"])
+    row = model.score([1]).loc[1]
     top = model.recommend(1, n=10)
-    assert not seen & set(top["item_id"])
-    row = model.score_table([1]).loc[1].drop(list(seen))
-    assert top["item_id"].tolist() == rank_by_score(row)
-    assert model.recommend(1, n=10, exclude_seen=False)["item_id"].iloc[0] in set(row.index) | seen
+    assert top["item_id"].tolist() == rank_by_score(row.drop(list(seen)))
+    assert model.recommend(1, n=10, exclude_seen=False)["item_id"].tolist() == rank_by_score(row)
+
+
+def test_implicit_with_a_threshold_still_excludes_every_rated_item(toy):
+    """Ratings below the threshold are not interactions, but the user did rate those movies: they are
+    not recommended back (the bug was to exclude only the positives)."""
+    model = ImplicitItemKNN(n_neighbors=2, positive_threshold=4).fit(toy.ratings)
+    for user, rated in toy.ratings.groupby("user_id")["item_id"]:
+        listed = set(model.recommend(user, n=10)["item_id"])
+        assert not listed & set(rated), (user, listed & set(rated))
+    low = toy.ratings[toy.ratings.rating < 4]
+    X = model.interactions_.toarray()
+    assert (X[model.user_ids_.get_indexer(low.user_id), model.item_ids_.get_indexer(low.item_id)] == 0).all()
 
 
 def test_implicit_errors_and_fallbacks(toy):
     with pytest.raises(NotFittedError, match="not fitted"):
         ImplicitItemKNN().recommend(1)
-    with pytest.raises(ValueError, match="k must be an integer >= 1, got 0"):
-        ImplicitItemKNN(k=0).fit(toy.ratings)
+    with pytest.raises(ValueError, match="n_neighbors must be an integer >= 1, got 0"):
+        ImplicitItemKNN(n_neighbors=0).fit(toy.ratings)
     with pytest.raises(ValueError, match="shrinkage must be >= 0"):
         ImplicitItemKNN(shrinkage=-1).fit(toy.ratings)
-    with pytest.raises(ValueError, match="no interactions"):
+    with pytest.raises(ValueError, match="positive_threshold=6: nothing to learn from"):
         ImplicitItemKNN(positive_threshold=6).fit(toy.ratings)
-    model = ImplicitItemKNN(k=2, positive_threshold=4).fit(toy.ratings)
-    assert (toy.ratings.loc[toy.ratings.rating < 4, ["user_id", "item_id"]]
-            .apply(lambda r: model.interactions_[model.user_ids_.get_loc(r.user_id),
-                                                 model.item_ids_.get_loc(r.item_id)] == 0, axis=1).all())
+    model = ImplicitItemKNN(n_neighbors=2, positive_threshold=4).fit(toy.ratings)
     new = model.recommend(999, n=3)
     assert (new["source"] == "popularity: unknown user").all()
-    with pytest.raises(KeyError, match="unknown user_id 999"):
-        model.score_table([999])
+    assert model.score([999]).isna().all().all()
     with pytest.raises(ValueError, match="n must be an integer >= 1, got 0"):
         model.recommend(1, n=0)

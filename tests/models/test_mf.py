@@ -88,17 +88,42 @@ def test_same_seed_same_model_other_seed_other_model(toy):
     assert not np.allclose(a.P_, c.P_)
 
 
-def test_explain_adds_up_and_callbacks_run(toy):
+def test_explain_takes_the_prediction_apart_and_callbacks_run(toy):
     seen = []
-    model = FunkSVD(n_factors=2, n_epochs=5).fit(toy.ratings, epoch_callback=lambda m: seen.append(m.P_.copy()))
+    model = FunkSVD(n_factors=2, n_epochs=5).fit(toy.ratings, epoch_callback=lambda m, epoch: seen.append(epoch))
+    assert seen == [1, 2, 3, 4, 5]
     parts = model.explain(1, 8)
-    assert len(seen) == 5
-    assert parts["r_hat (unclipped)"] == pytest.approx(parts["mu"] + parts["b_u"] + parts["b_i"] + parts["p_u . q_i"])
-    assert model.predict([1], [8], clip=False)[0] == pytest.approx(parts["r_hat (unclipped)"])
+    u, i = model.user_ids_.get_loc(1), model.item_ids_.get_loc(8)
+    assert parts["mu"] == toy.ratings.rating.mean()
+    assert (parts["b_u"], parts["b_i"]) == (model.b_u_[u], model.b_i_[i])
+    assert parts["p_u . q_i"] == pytest.approx(float(model.P_[u] @ model.Q_[i]), abs=1e-15)
+    assert model.predict([1], [8], clip=False)[0] == pytest.approx(parts["r_hat (unclipped)"], abs=1e-12)
     with pytest.raises(KeyError, match="unknown user 99"):
         model.explain(99, 1)
     with pytest.raises(ValueError, match="method must be"):
         BaselineModel(method="magic").fit(toy.ratings)
+
+
+def test_als_solves_each_item_as_a_ridge_regression(sample):
+    """The last half-step of ALS: every item's factors are the ridge regression (no intercept) of the
+    residual ratings r - mu - b_u - b_i on the factors of the users who rated it."""
+    from sklearn.linear_model import Ridge
+
+    model = ALS(n_factors=5, n_epochs=3, reg=2.0).fit(sample)
+    frame = sample.assign(u=model.user_ids_.get_indexer(sample.user_id), i=model.item_ids_.get_indexer(sample.item_id))
+    frame["resid"] = frame.rating - model.global_mean_ - model.b_u_[frame.u] - model.b_i_[frame.i]
+    for item, rows in list(frame.groupby("i"))[:50]:
+        ridge = Ridge(alpha=2.0, fit_intercept=False, solver="cholesky").fit(model.P_[rows.u], rows.resid)
+        np.testing.assert_allclose(model.Q_[item], ridge.coef_, atol=1e-9)
+
+
+@pytest.mark.parametrize("model_cls", [FunkSVD, ALS, BaselineModel])
+def test_scores_are_the_unclipped_predictions(toy, model_cls):
+    model = model_cls().fit(toy.ratings)
+    users, items = model.user_ids_, model.item_ids_
+    table = model.score(users)
+    grid = model.predict(np.repeat(users, len(items)), np.tile(items, len(users)), clip=False)
+    np.testing.assert_allclose(table.to_numpy(), grid.reshape(len(users), len(items)), atol=1e-12)
 
 
 def test_half_known_pairs_use_the_known_bias_like_surprise(sample):

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from recsys_course.models.ncf import GMF, MLP, NCFRecommender, NegativeSampler, NeuMF, train
+from recsys_course.models.ncf import GMF, MLP, NCF, NCFRecommender, NegativeSampler, NeuMF, train
 
 
 @pytest.fixture()
@@ -116,11 +116,37 @@ def test_the_wrapper_scores_in_batches_and_excludes_seen_items(interactions):
     users, items = interactions
     model = GMF(30, 40, dim=4)
     frame = pd.DataFrame({"user_id": users + 100, "item_id": items + 1000})
-    rec = NCFRecommender(model, np.arange(30) + 100, np.arange(40) + 1000, frame, batch_size=7)
-    scores = rec.score_users([100, 101, 129])
+    rec = NCFRecommender(model, np.arange(30) + 100, np.arange(40) + 1000, batch_size=7).fit(frame)
+    scores = rec.score([100, 101, 129]).to_numpy()
     direct = model(torch.tensor([0] * 40), torch.arange(40)).detach().numpy()
-    np.testing.assert_allclose(scores[0], direct, rtol=1e-6)
-    top = rec.recommend(100, n=40 - (users == 0).sum())
-    assert not set(top.item_id) & set(frame[frame.user_id == 100].item_id)
-    with pytest.raises(KeyError, match="unknown user_id 5"):
-        rec.recommend(5)
+    np.testing.assert_allclose(scores[0], direct, rtol=1e-5, atol=1e-7)  # GMF by one matrix product
+    top = rec.recommend(100, n=40)
+    assert len(top) == 40 - (users == 0).sum() and not set(top.item_id) & set(frame[frame.user_id == 100].item_id)
+    assert (rec.recommend(5)["source"] == "popularity: unknown user").all()
+    with pytest.raises(ValueError, match="the network has no row for, e.g. 5000"):
+        NCFRecommender(model, np.arange(30) + 100, np.arange(40) + 1000).fit(
+            pd.DataFrame({"user_id": [100], "item_id": [5000]}))
+
+
+@pytest.mark.parametrize("cls", [MLP, NeuMF])
+def test_the_wrapper_runs_the_network_on_every_pair(interactions, cls):
+    users, items = interactions
+    model = cls(30, 40, dim=4, layers=(8, 4))
+    frame = pd.DataFrame({"user_id": users, "item_id": items})
+    rec = NCFRecommender(model, np.arange(30), np.arange(40), batch_size=7).fit(frame)
+    with torch.no_grad():
+        direct = model(torch.arange(30).repeat_interleave(40), torch.arange(40).repeat(30)).reshape(30, 40)
+    np.testing.assert_allclose(rec.score(range(30)).to_numpy(), direct.numpy(), rtol=1e-6)
+
+
+def test_the_estimator_trains_the_free_function_way(interactions):
+    users, items = interactions
+    frame = pd.DataFrame({"user_id": users, "item_id": items})
+    estimator = NCF("neumf", n_factors=4, layers=(8, 4), n_epochs=2, batch_size=64, random_state=3).fit(frame)
+    by_hand = NeuMF(30, 40, dim=4, layers=(8, 4), random_state=3)
+    history = train(by_hand, users, items, 40, epochs=2, batch_size=64, lr=2e-3, random_state=3)
+    assert estimator.history_.loss == history.loss
+    for a, b in zip(estimator.module_.state_dict().values(), by_hand.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="architecture must be one of"):
+        NCF("transformer").fit(frame)
