@@ -75,7 +75,9 @@ def top_n(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     ([[1, 0, 2], [2, 3, 0]], [[0.9, 0.5, 0.5], [2.0, 2.0, 1.0]])
     """
     n = check_n(n)
-    S = np.asarray(scores, dtype=float)
+    S = np.asarray(scores)
+    if S.dtype.kind != "f":  # float32 stays float32: a copy of a large block costs as much as ranking it
+        S = S.astype(np.float64)
     if np.isnan(S).any():
         S = np.where(np.isnan(S), -np.inf, S)
     rows, width = S.shape

@@ -107,8 +107,8 @@ class Recommender(BaseEstimator):
     _needs_rating = True
     #: ``fit`` trains in epochs and accepts ``epoch_callback(model, epoch)``.
     _iterative = False
-    #: Users scored per block in ``recommend_batch`` is about this many cells / catalogue size.
-    _block_cells = 2**22
+    #: Users scored per block in ``recommend_batch``: about this many scores (8 MiB) / catalogue size.
+    _block_cells = 2**20
 
     # ------------------------------------------------------------------ fitting
 
@@ -188,7 +188,9 @@ class Recommender(BaseEstimator):
         return pd.DataFrame(out, index=users, columns=items)
 
     def _score_checked(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        S = np.asarray(self._score(rows, cols), dtype=np.float64)
+        S = np.asarray(self._score(rows, cols))
+        if S.dtype.kind != "f":
+            S = S.astype(np.float64)
         if not S.flags.writeable:  # a broadcast view (one list for everyone): ranking writes into it
             S = S.copy()
         if S.shape != (len(rows), len(cols)):  # pragma: no cover - a model's bug
@@ -215,8 +217,8 @@ class Recommender(BaseEstimator):
         Columns ``user_id``, ``rank`` (1 = best), ``item_id``, ``score`` and
         ``source`` (``"model"``, or ``"popularity: unknown user"`` for a user
         the model does not know). Users default to every training user.
-        Known users are scored ``batch_size`` at a time (default: about four
-        million scores per block), so memory stays bounded.
+        Known users are scored ``batch_size`` at a time (default: about a
+        million scores, 8 MiB, per block), so memory stays bounded.
         """
         self._check_fitted()
         n = check_n(n)
@@ -224,7 +226,7 @@ class Recommender(BaseEstimator):
         rows = positions(self.user_ids_, users)
         cols = self._candidate_columns(candidates)
         block = batch_size or max(1, self._block_cells // max(1, len(cols)))
-        parts = [self._listing(np.empty(0, dtype=np.intp), np.empty((0, len(cols))), cols, n, np.empty(0, object))]
+        parts = []  # (positions in the request, columns, scores, sources): one row of each per user
         known = np.flatnonzero(rows >= 0)
         for start in range(0, len(known), block):
             which = known[start:start + block]
@@ -237,24 +239,28 @@ class Recommender(BaseEstimator):
                 if len(cols) < len(self.item_ids_):
                     seen = seen[:, cols]
                 S[seen.nonzero()] = -np.inf
-            parts.append(self._listing(which, S, cols, n, np.where(blind, CANNOT_SCORE, MODEL)))
+            parts.append((which, *top_n(S, n), np.where(blind, CANNOT_SCORE, MODEL)))
         unknown = np.flatnonzero(rows < 0)
         if len(unknown):
             S = np.broadcast_to(self._fallback_scores(cols), (len(unknown), len(cols)))
-            parts.append(self._listing(unknown, S, cols, n, np.full(len(unknown), UNKNOWN_USER)))
-        frame = pd.concat(parts, ignore_index=True)
-        frame = frame.iloc[np.lexsort((frame["rank"].to_numpy(), frame["user_id"].to_numpy()))]
-        frame["user_id"] = users.take(frame["user_id"].to_numpy()).to_numpy()
-        return frame.reset_index(drop=True)
+            parts.append((unknown, *top_n(S, n), np.full(len(unknown), UNKNOWN_USER)))
+        return self._long_frame(users, parts, cols, n)
 
-    def _listing(self, which: np.ndarray, S: np.ndarray, cols: np.ndarray, n: int, sources: np.ndarray):
-        """Long-format top-``n`` of the rows of ``S`` (``user_id`` holds positions in the request for now)."""
-        top, values = top_n(S, n)
+    def _long_frame(self, users: pd.Index, parts: list, cols: np.ndarray, n: int) -> pd.DataFrame:
+        """One long frame from the blocks' top-n arrays, in the order users were asked for, best first."""
+        width = min(n, len(cols))
+        which = np.concatenate([p[0] for p in parts]) if parts else np.empty(0, dtype=np.intp)
+        top = np.concatenate([p[1] for p in parts]) if parts else np.empty((0, width), dtype=np.intp)
+        values = np.concatenate([p[2] for p in parts]) if parts else np.empty((0, width))
+        sources = np.concatenate([p[3] for p in parts]).astype(object) if parts else np.empty(0, dtype=object)
+        order = np.argsort(which, kind="stable")  # blocks come in request order; unknown users came last
+        which, top, values, sources = which[order], top[order], values[order], sources[order]
         listed = top >= 0
-        return pd.DataFrame({"user_id": np.broadcast_to(which[:, None], top.shape)[listed],
-                             "rank": np.broadcast_to(np.arange(1, top.shape[1] + 1), top.shape)[listed],
+        position = np.broadcast_to(which[:, None], top.shape)[listed]
+        return pd.DataFrame({"user_id": users.take(position).to_numpy(),
+                             "rank": np.broadcast_to(np.arange(1, width + 1), top.shape)[listed],
                              "item_id": self.item_ids_[cols[top[listed]]], "score": values[listed],
-                             "source": np.broadcast_to(np.asarray(sources, dtype=object)[:, None], top.shape)[listed]})
+                             "source": np.broadcast_to(sources[:, None], top.shape)[listed]})
 
     def recommend(self, user_id, n: int = 10, exclude_seen: bool = True, candidates=None) -> pd.DataFrame:
         """One user's top-``n``: ``item_id``, ``score`` and ``source`` (see :meth:`recommend_batch`)."""

@@ -42,6 +42,8 @@ class _KNN(RatingModel):
     """Shared machinery; ``_user_based`` says which side the neighbours are on."""
 
     _user_based = True
+    #: A prediction gathers each pair's own neighbours (a users x items grid of pairs): smaller blocks.
+    _block_cells = 2**18
 
     def __init__(self, n_neighbors: int = 40, sim: str = "pearson", min_support: int = 1, shrinkage: float = 0.0,
                  min_neighbors: int = 1):
@@ -199,6 +201,9 @@ class ImplicitItemKNN(Recommender):
     from (every rating below ``positive_threshold``) cannot be scored, and gets
     the protocol's popularity fallback.
 
+    ``similarity_`` holds every :math:`s_{ij}` (dense); ``weights_`` only the
+    ``n_neighbors`` kept for each item *j* (column *j*), as a sparse matrix.
+
     Parameters
     ----------
     n_neighbors : int, default 100
@@ -243,7 +248,8 @@ class ImplicitItemKNN(Recommender):
         S[~np.isfinite(S)] = 0.0  # an item nobody interacted with (0/0) is similar to nothing
         np.fill_diagonal(S, 0.0)
         self.similarity_ = S
-        self.weights_ = np.where(self._top_k_columns(S), S, 0.0)
+        # the k kept per column, sparse: scoring is then one sparse product, in a fraction of the memory
+        self.weights_ = sparse.csr_matrix(np.where(self._top_k_columns(S), S, 0.0))
         self.interactions_ = X
 
     def _top_k_columns(self, S: np.ndarray) -> np.ndarray:
@@ -258,6 +264,7 @@ class ImplicitItemKNN(Recommender):
 
     def _score(self, rows, cols):
         X = self.interactions_[rows]
-        S = np.asarray(X @ self.weights_[:, cols])
+        W = self.weights_ if len(cols) == self.weights_.shape[1] else self.weights_[:, cols]
+        S = (X @ W).toarray()
         S[np.diff(X.indptr) == 0] = np.nan  # nothing to start from: the fallback's job
         return S

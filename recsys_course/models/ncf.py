@@ -255,7 +255,7 @@ def _score_pairs(module: nn.Module, rows: np.ndarray, cols: np.ndarray, batch_si
     rows, cols = torch.as_tensor(rows), torch.as_tensor(cols)
     if isinstance(module, GMF):  # h . (p_u * q_i) + b = (p_u * h) . q_i + b: one matrix product
         P = module.user.weight[rows] * module.out.weight[0]
-        return (P @ module.item.weight[cols].T + module.out.bias).numpy().astype(np.float64)
+        return (P @ module.item.weight[cols].T + module.out.bias).numpy()
     out = np.empty((len(rows), len(cols)))
     for start in range(0, len(rows), batch_size):
         users = rows[start:start + batch_size]
