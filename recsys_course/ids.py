@@ -33,8 +33,39 @@ def id_index(values, name: str | None = None) -> pd.Index:
 
 
 def positions(index: pd.Index, values) -> np.ndarray:
-    """Row numbers of ``values`` in ``index`` (an :func:`id_index`); -1 for ids it does not hold."""
-    return index.get_indexer(pd.Index(values) if not isinstance(values, pd.Index) else values)
+    """Row numbers of ``values`` in ``index`` (an :func:`id_index`); -1 for ids it does not hold.
+
+    Ids of another kind than the index's (text asked of a model fitted on
+    numbers, or the other way round) are a TypeError, not "unknown": ``'1'``
+    is not user 1, and treating it as a stranger would hide the mistake.
+    """
+    values = values if isinstance(values, pd.Index) else pd.Index(values)
+    if len(values) and len(index):
+        asked, known = _kind(values), _kind(index)
+        what = index.name or "id"
+        if asked == "mixed":
+            raise TypeError(f"{what}s mix numbers and text (e.g. {values[:3].tolist()}): use one type")
+        if asked != known:
+            example = values[0]
+            convert = f"{'int' if known == 'number' else 'str'}({show_id(example)})"
+            raise TypeError(f"{what} {show_id(example)} is {_DESCRIBED.get(asked, asked)}, but this was fitted on "
+                            f"{_ADJECTIVE.get(known, known)} ids such as {show_id(index[0])}: convert them, "
+                            f"e.g. {convert}")
+    return index.get_indexer(values)
+
+
+_DESCRIBED = {"number": "a number", "text": "text", "mixed": "a mix of numbers and text"}
+_ADJECTIVE = {"number": "numeric", "text": "text"}
+
+
+def _kind(values: pd.Index) -> str:
+    """'number', 'text' or 'mixed' (or pandas' name of another kind): what kind of ids ``values`` holds."""
+    inferred = pd.api.types.infer_dtype(values, skipna=True)
+    if inferred in ("integer", "floating", "mixed-integer-float", "decimal"):
+        return "number"
+    if inferred == "string":
+        return "text"
+    return "mixed" if inferred.startswith("mixed") else inferred
 
 
 def show_id(value) -> str:

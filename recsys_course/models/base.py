@@ -43,6 +43,7 @@ list is the same whichever way it is asked for, and through :meth:`ranker`,
 
 from __future__ import annotations
 
+import inspect
 from typing import NamedTuple
 
 import numpy as np
@@ -51,16 +52,21 @@ from scipy import sparse
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError as _SklearnNotFitted
 
+from ..checks import check_number, check_ratings
 from ..ids import id_index, positions, show_id
 from ..ranking import check_n, top_n
 
-__all__ = ["NotFittedError", "RatingModel", "Ranker", "Recommender", "TrainingData", "check_n"]
+__all__ = ["FitError", "NotFittedError", "RatingModel", "Ranker", "Recommender", "TrainingData", "check_n"]
 
 MODEL, UNKNOWN_USER, CANNOT_SCORE = "model", "popularity: unknown user", "popularity: model cannot score this user"
 
 
 class NotFittedError(_SklearnNotFitted):
     """A model was used before ``fit`` (also a scikit-learn ``NotFittedError``)."""
+
+
+class FitError(ValueError):
+    """Training produced a model that cannot be used (NaN or infinite parameters: it diverged)."""
 
 
 class TrainingData(NamedTuple):
@@ -78,6 +84,24 @@ class TrainingData(NamedTuple):
     movies: pd.DataFrame | None
     users: pd.DataFrame | None
     epoch_callback: object
+    rating_scale: tuple[float, float] | None
+
+    def positives(self, threshold: float | None) -> np.ndarray:
+        """Which ratings count as interactions: every one (``threshold=None``), or those ``>= threshold``.
+
+        Refuses a threshold that leaves nothing to learn from, naming the ratings' range.
+        """
+        if threshold is None:
+            return np.ones(len(self.i), dtype=bool)
+        check_number("positive_threshold", threshold)
+        if np.isnan(self.r).all():
+            raise ValueError(f"positive_threshold={threshold!r} needs a rating column to compare with")
+        keep = self.r >= threshold
+        if not keep.any():
+            raise ValueError(f"no rating is >= positive_threshold={threshold!r} (ratings go from "
+                             f"{np.nanmin(self.r):g} to {np.nanmax(self.r):g}): nothing to learn from; "
+                             "lower the threshold")
+        return keep
 
 
 def _described(frame, name: str, column: str, rated: pd.Series, model) -> pd.Series:
@@ -90,6 +114,23 @@ def _described(frame, name: str, column: str, rated: pd.Series, model) -> pd.Ser
         raise ValueError(f"ratings name {len(absent)} {column}(s) missing from {name}, e.g. {show_id(absent[0])}: "
                          f"every rated one needs a row in {name}")
     return frame[column]
+
+
+def _scale(r: np.ndarray, given) -> tuple[float, float]:
+    """The rating scale: ``given`` (checked against the data), else the lowest and highest rating."""
+    lo, hi = float(r.min()), float(r.max())
+    if given is None:
+        return (lo, hi)
+    try:
+        low, high = (float(x) for x in given)
+    except (TypeError, ValueError):
+        raise ValueError(f"rating_scale must be (lowest, highest), got {given!r}") from None
+    if not low < high:
+        raise ValueError(f"rating_scale must be (lowest, highest) with lowest < highest, got {given!r}")
+    if lo < low or hi > high:
+        raise ValueError(f"ratings go from {lo:g} to {hi:g}, outside rating_scale={given!r}: "
+                         "give the scale the ratings are on, or leave it out to take it from the data")
+    return (low, high)
 
 
 def _as_list(ids) -> list:
@@ -113,33 +154,58 @@ class Recommender(BaseEstimator):
     # ------------------------------------------------------------------ fitting
 
     def fit(self, ratings: pd.DataFrame, movies: pd.DataFrame | None = None, users: pd.DataFrame | None = None,
-            *, epoch_callback=None):
+            *, rating_scale: tuple[float, float] | None = None, epoch_callback=None):
         """Learn from ``ratings`` (``user_id``, ``item_id``, ``rating``); returns ``self``.
 
         ``movies`` and ``users`` are the loader's other two frames, used by the
         models that describe items or users by their features.
+        ``rating_scale`` is ``(lowest, highest)``: by default the lowest and
+        highest rating in ``ratings`` (1 and 5 on MovieLens); rating models
+        clip their predictions to it (``rating_scale_``).
         ``epoch_callback(model, epoch)`` runs after every epoch of an
         iterative model (learning curves).
+
+        Bad input is refused with a ValueError that says what to do: missing
+        columns or ids, NaN or infinite ratings, a (user, item) pair twice,
+        ids of mixed types; so is a model whose parameters came out NaN or
+        infinite (:class:`FitError`, naming the learning rate).
         """
-        needed = {"user_id", "item_id"} | ({"rating"} if self._needs_rating else set())
-        missing = needed - set(ratings.columns)
-        if missing:
-            raise ValueError(f"ratings needs columns {sorted(needed)}; missing {sorted(missing)}")
-        if ratings.empty:
-            raise ValueError("ratings is empty: there is nothing to learn from")
-        if ratings.duplicated(["user_id", "item_id"]).any():
-            raise ValueError("ratings has a (user_id, item_id) pair more than once; keep one rating per pair")
+        ratings = check_ratings(ratings, rating=self._needs_rating or "rating" in getattr(ratings, "columns", ()))
         if epoch_callback is not None and not self._iterative:
             raise ValueError(f"{type(self).__name__} does not train in epochs: it takes no epoch_callback")
         self.user_ids_, self.item_ids_ = self._vocabularies(ratings, movies, users)
         u = positions(self.user_ids_, ratings["user_id"])
         i = positions(self.item_ids_, ratings["item_id"])
-        r = ratings["rating"].to_numpy(dtype=np.float64) if "rating" in ratings.columns else np.full(len(u), np.nan)
+        r = (ratings["rating"].to_numpy(dtype=np.float64) if "rating" in ratings.columns
+             else np.full(len(u), np.nan))
+        self.rating_scale_ = _scale(r, rating_scale) if "rating" in ratings.columns else None
         self.seen_ = sparse.csr_matrix((np.ones(len(u), dtype=bool), (u, i)),
                                        shape=(len(self.user_ids_), len(self.item_ids_)))
         self.item_popularity_ = np.bincount(i, minlength=len(self.item_ids_))
-        self._fit(TrainingData(ratings, u, i, r, movies, users, epoch_callback))
+        self._fit(TrainingData(ratings, u, i, r, movies, users, epoch_callback, self.rating_scale_))
+        self._check_learned()
         return self
+
+    def _learned_arrays(self):
+        """``(name, array)`` for every learned floating-point array (what :meth:`_check_learned` inspects)."""
+        for name, value in vars(self).items():
+            if not name.endswith("_") or name.startswith("_"):
+                continue
+            if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+                yield name, value
+            elif sparse.issparse(value) and value.dtype.kind == "f":
+                yield name, value.data
+
+    def _check_learned(self) -> None:
+        for name, values in self._learned_arrays():
+            bad = int(np.count_nonzero(~np.isfinite(values)))
+            if bad:
+                hint = "check the input for extreme values"
+                if "lr" in self.get_params():
+                    default = inspect.signature(type(self).__init__).parameters["lr"].default
+                    hint = f"lower the learning rate: lr={self.lr!r} (the default is {default!r})"
+                raise FitError(f"{type(self).__name__} diverged: after training, {name} holds {bad} NaN or "
+                               f"infinite value(s); {hint}")
 
     def _vocabularies(self, ratings, movies, users) -> tuple[pd.Index, pd.Index]:
         """The users and items this model knows: those rated, plus every row of ``users``/``movies``
@@ -310,7 +376,8 @@ class RatingModel(Recommender):
     """Base class of the models that predict star ratings.
 
     On top of the protocol, :meth:`predict` returns ratings for (user, item)
-    pairs: clipped to the rating scale, with the global mean of the training
+    pairs: clipped to the rating scale (``rating_scale_``: given to ``fit``, or
+    the lowest and highest training rating), with the global mean of the training
     ratings (plus the known side's bias, for models with biases) where the
     user or the item was not seen in ``fit``, like Surprise's
     ``was_impossible``. A subclass implements ``_estimate(u, i)`` for known
@@ -319,8 +386,6 @@ class RatingModel(Recommender):
     ``_estimate`` for the whole block and which models with a faster way
     (a matrix product) override.
     """
-
-    rating_scale = (1.0, 5.0)
 
     def _fit(self, data: TrainingData) -> None:
         self.global_mean_ = float(data.r.mean())
@@ -374,7 +439,7 @@ class RatingModel(Recommender):
         if partial.any():
             est[partial] = self._estimate_partial(u[partial], i[partial])
         if clip:
-            est = np.clip(est, *self.rating_scale)
+            est = np.clip(est, *self.rating_scale_)
         if not details:
             return est
         reason = np.where(u < 0, "unknown user", np.where(i < 0, "unknown item", ""))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..checks import check_choice, check_int, check_number
 from .base import RatingModel, Recommender, TrainingData
 from .kernels import als_biases, first_appearance, sgd_epochs
 
@@ -47,8 +48,7 @@ class Popularity(Recommender):
         self.positive_threshold = positive_threshold
 
     def _fit(self, data: TrainingData) -> None:
-        keep = (np.ones(len(data.i), dtype=bool) if self.positive_threshold is None
-                else data.r >= self.positive_threshold)
+        keep = data.positives(self.positive_threshold)
         self.counts_ = np.bincount(data.i[keep], minlength=len(self.item_ids_)).astype(np.float64)
 
     def _score(self, rows, cols):
@@ -79,8 +79,12 @@ class BaselineModel(RatingModel):
         self.reg = reg
 
     def _fit_ratings(self, data: TrainingData) -> None:
-        if self.method not in ("als", "sgd"):
-            raise ValueError(f"method must be 'als' or 'sgd', got {self.method!r}")
+        check_choice("method", self.method, ("als", "sgd"))
+        if self.n_epochs is not None:
+            check_int("n_epochs", self.n_epochs, 0)
+        for name in ("reg_u", "reg_i", "reg"):
+            check_number(name, getattr(self, name), at_least=0)
+        check_number("lr", self.lr, above=0)
         u, i, r = data.u, data.i, data.r
         n_u, n_i = len(self.user_ids_), len(self.item_ids_)
         if self.method == "als":

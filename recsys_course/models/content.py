@@ -37,7 +37,7 @@ from scipy import sparse
 from sklearn.base import clone
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from ..ids import positions
+from ..ids import positions, show_id
 from ..ranking import check_n, rank_by_score
 from .base import Recommender, TrainingData
 
@@ -70,8 +70,17 @@ def movie_document(title: str, genres, year=None, *, use_title: bool = True, use
 
 
 def movie_documents(movies: pd.DataFrame, **options) -> pd.Series:
-    """:func:`movie_document` for every row of a movies frame, indexed by ``item_id``."""
-    docs = [movie_document(t, g, y, **options) for t, g, y in zip(movies["title"], movies["genres"], movies["year"])]
+    """:func:`movie_document` for every row of a movies frame, indexed by ``item_id``.
+
+    ``movies`` needs ``item_id``, ``title`` and ``genres`` (a list per movie);
+    ``year`` is optional (without it, no decade token).
+    """
+    missing = [c for c in ("item_id", "title", "genres") if c not in movies.columns]
+    if missing:
+        raise ValueError(f"movies needs columns item_id, title and genres (a list per movie), and optionally "
+                         f"year; missing {missing} (it has {list(movies.columns)})")
+    years = movies["year"] if "year" in movies.columns else [None] * len(movies)
+    docs = [movie_document(t, g, y, **options) for t, g, y in zip(movies["title"], movies["genres"], years)]
     return pd.Series(docs, index=pd.Index(movies["item_id"], name="item_id"), name="document")
 
 
@@ -106,7 +115,14 @@ class ContentRecommender(Recommender):
         documents = documents[~documents.index.duplicated()].reindex(self.item_ids_)
         self.vectorizer_ = clone(self.vectorizer) if self.vectorizer is not None else TfidfVectorizer(
             token_pattern=r"\S+", stop_words="english")
-        self.item_features_ = sparse.csr_matrix(self.vectorizer_.fit_transform(documents.fillna("").to_numpy()))
+        try:
+            self.item_features_ = sparse.csr_matrix(self.vectorizer_.fit_transform(documents.fillna("").to_numpy()))
+        except ValueError as exc:
+            if "empty vocabulary" not in str(exc):
+                raise
+            raise ValueError(f"the movies' documents hold no word to build TF-IDF from ({len(documents)} movies, "
+                             f"e.g. {documents.iloc[0]!r} for item {show_id(documents.index[0])}): give them titles "
+                             "or genres") from None
         self.terms_ = np.asarray(self.vectorizer_.get_feature_names_out())
         self.profiles_ = self._profiles(data.u, data.i, data.r, len(self.user_ids_))
 

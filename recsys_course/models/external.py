@@ -58,7 +58,7 @@ class SurpriseModel(RatingModel):
 
         u, i, r = data.u, data.i, data.r
         frame = pd.DataFrame({"user": u, "item": i, "rating": r})
-        trainset = Dataset.load_from_df(frame, Reader(rating_scale=self.rating_scale)).build_full_trainset()
+        trainset = Dataset.load_from_df(frame, Reader(rating_scale=self.rating_scale_)).build_full_trainset()
         self.algo_ = copy.deepcopy(self.algo)
         self.algo_.fit(trainset)
         # Surprise numbers users and items itself; translate ours (0..n-1) to its inner ids once.

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from ..checks import check_choice, check_int, check_number
 from ..ranking import check_n, rank_by_score
 from .base import Recommender, TrainingData
 
@@ -41,6 +42,7 @@ __all__ = ["AGE_BANDS", "HybridRecommender", "age_band", "build_features", "item
 AGE_BANDS = ((0, 17, "<18"), (18, 24, "18-24"), (25, 34, "25-34"), (35, 44, "35-44"), (45, 49, "45-49"),
              (50, 55, "50-55"), (56, 200, "56+"))
 MODES = ("collaborative", "content", "hybrid")
+LOSSES = ("warp", "bpr", "logistic", "warp-kos")
 
 
 def age_band(age: int) -> str:
@@ -53,14 +55,23 @@ def age_band(age: int) -> str:
 
 def user_feature_lists(users: pd.DataFrame) -> dict:
     """``user_id -> ["age:25-34", "gender:M", "occupation:writer"]``."""
+    missing = [c for c in ("user_id", "age", "gender", "occupation") if c not in users.columns]
+    if missing:
+        raise ValueError(f"users needs columns user_id, age, gender and occupation for the user features; "
+                         f"missing {missing} (use mode='collaborative' to describe users by their id alone)")
     return {u: [f"age:{age_band(a)}", f"gender:{g}", f"occupation:{o}"]
             for u, a, g, o in zip(users["user_id"], users["age"], users["gender"], users["occupation"])}
 
 
 def item_feature_lists(movies: pd.DataFrame) -> dict:
     """``item_id -> ["genre:Action", "genre:Sci-Fi", "decade:1970s"]`` (no decade when the year is unknown)."""
+    missing = [c for c in ("item_id", "genres") if c not in movies.columns]
+    if missing:
+        raise ValueError(f"movies needs columns item_id and genres (a list per movie), and optionally year; "
+                         f"missing {missing}")
     out = {}
-    for i, genres, year in zip(movies["item_id"], movies["genres"], movies["year"]):
+    years = movies["year"] if "year" in movies.columns else [np.nan] * len(movies)
+    for i, genres, year in zip(movies["item_id"], movies["genres"], years):
         feats = [f"genre:{g}" for g in genres]
         if not pd.isna(year):
             feats.append(f"decade:{int(year) // 10 * 10}s")
@@ -77,8 +88,7 @@ def build_features(users: pd.DataFrame, movies: pd.DataFrame, mode: str = "hybri
     """
     from lightfm.data import Dataset
 
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    check_choice("mode", mode, MODES)
     identity = mode != "content"
     metadata = mode != "collaborative"
     user_feats = user_feature_lists(users) if metadata else {u: [] for u in users["user_id"]}
@@ -113,8 +123,11 @@ class HybridRecommender(Recommender):
         Learning rate (LightFM's ``learning_rate``).
     reg : float
         L2 penalty on the user and the item features (LightFM's ``user_alpha`` and ``item_alpha``).
-    positive_threshold : float
-        Ratings at or above this are the positive interactions LightFM learns from.
+    positive_threshold : float, optional
+        Ratings at or above this are the positive interactions LightFM learns
+        from. ``None`` (default): the top quarter of the rating scale, 4 on
+        MovieLens' 1-5 (``lowest + 0.75 * (highest - lowest)``), so another
+        scale (2-10, or 0/1 clicks) needs no new threshold.
     negative_threshold : float, optional
         Ratings at or below this become explicit negative interactions (-1).
         Only the logistic loss uses negatives; trained on positives alone it
@@ -129,7 +142,7 @@ class HybridRecommender(Recommender):
     _iterative = True
 
     def __init__(self, mode: str = "hybrid", loss: str = "warp", n_factors: int = 30, n_epochs: int = 30,
-                 lr: float = 0.05, reg: float = 0.0, positive_threshold: float = 4,
+                 lr: float = 0.05, reg: float = 0.0, positive_threshold: float | None = None,
                  negative_threshold: float | None = None, random_state: int = 0, verbose: bool = False):
         self.mode = mode
         self.loss = loss
@@ -147,11 +160,26 @@ class HybridRecommender(Recommender):
         from lightfm import LightFM
         from tqdm.auto import tqdm
 
+        check_choice("loss", self.loss, LOSSES)
+        check_choice("mode", self.mode, MODES)
+        check_int("n_factors", self.n_factors, 1)
+        check_int("n_epochs", self.n_epochs, 0)
+        check_number("lr", self.lr, above=0)
+        check_number("reg", self.reg, at_least=0)
+        low, high = data.rating_scale
+        threshold = low + 0.75 * (high - low) if self.positive_threshold is None else self.positive_threshold
+        keep = data.positives(threshold)
+        if self.negative_threshold is not None:
+            check_number("negative_threshold", self.negative_threshold)
+            if self.negative_threshold >= threshold:
+                raise ValueError(f"negative_threshold={self.negative_threshold!r} must be below the positive "
+                                 f"threshold {threshold:g}: a rating cannot be both")
+        self.positive_threshold_ = threshold
         users = data.users.drop_duplicates("user_id").set_index("user_id").loc[self.user_ids_].reset_index()
         movies = data.movies.drop_duplicates("item_id").set_index("item_id").loc[self.item_ids_].reset_index()
         self.dataset_, self.user_features_, self.item_features_ = build_features(users, movies, self.mode)
         ratings = data.ratings
-        positives = ratings[ratings["rating"] >= self.positive_threshold]
+        positives = ratings[keep]
         triples = list(zip(positives["user_id"], positives["item_id"], np.ones(len(positives))))
         if self.negative_threshold is not None:
             negatives = ratings[ratings["rating"] <= self.negative_threshold]

@@ -33,6 +33,7 @@ import numpy as np
 from scipy import sparse
 
 from .. import similarity
+from ..checks import check_int, check_number
 from .base import RatingModel, Recommender, TrainingData
 
 __all__ = ["ImplicitItemKNN", "ItemKNN", "UserKNN"]
@@ -54,10 +55,10 @@ class _KNN(RatingModel):
         self.min_neighbors = min_neighbors
 
     def _check_params(self) -> None:
-        for name in ("n_neighbors", "min_neighbors"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        check_int("n_neighbors", self.n_neighbors, 1)
+        check_int("min_neighbors", self.min_neighbors, 1)
+        check_int("min_support", self.min_support, 0)
+        check_number("shrinkage", self.shrinkage, at_least=0)
         if self.sim not in similarity.SIMILARITIES:
             raise ValueError(f"sim must be one of {similarity.SIMILARITIES}, got {self.sim!r}")
 
@@ -230,17 +231,9 @@ class ImplicitItemKNN(Recommender):
         self.positive_threshold = positive_threshold
 
     def _fit(self, data: TrainingData) -> None:
-        k = self.n_neighbors
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"n_neighbors must be an integer >= 1, got {k!r}")
-        if self.shrinkage < 0:
-            raise ValueError(f"shrinkage must be >= 0, got {self.shrinkage}")
-        keep = np.ones(len(data.u), dtype=bool)
-        if self.positive_threshold is not None:
-            keep = data.r >= self.positive_threshold
-            if not keep.any():
-                raise ValueError(f"no rating is >= positive_threshold={self.positive_threshold}: "
-                                 "nothing to learn from (lower the threshold)")
+        check_int("n_neighbors", self.n_neighbors, 1)
+        check_number("shrinkage", self.shrinkage, at_least=0)
+        keep = data.positives(self.positive_threshold)
         n_u, n_i = len(self.user_ids_), len(self.item_ids_)
         X = sparse.csr_matrix((np.ones(int(keep.sum())), (data.u[keep], data.i[keep])), shape=(n_u, n_i))
         norms = np.sqrt(np.asarray(X.sum(axis=0)).ravel())

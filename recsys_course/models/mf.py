@@ -38,6 +38,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
+from ..checks import check_int, check_number
 from .base import RatingModel, TrainingData
 from .kernels import als_biases, first_appearance, ridge_rows, sgd_epochs
 
@@ -126,8 +127,11 @@ class FunkSVD(_BiasedMF):
     def _fit_ratings(self, data: TrainingData) -> None:
         from tqdm.auto import tqdm
 
-        if self.n_factors < 0 or self.n_epochs < 0:
-            raise ValueError(f"n_factors and n_epochs must be >= 0, got {self.n_factors} and {self.n_epochs}")
+        check_int("n_factors", self.n_factors, 0)
+        check_int("n_epochs", self.n_epochs, 0)
+        check_number("lr", self.lr, above=0)
+        check_number("reg", self.reg, at_least=0)
+        check_number("init_std", self.init_std, at_least=0)
         rng = np.random.RandomState(self.random_state)  # the generator Surprise uses, for identical starts
         self._start(data, lambda shape: rng.normal(0, self.init_std, shape))
         self.b_u_, self.b_i_ = np.zeros(len(self.user_ids_)), np.zeros(len(self.item_ids_))
@@ -178,6 +182,11 @@ class ALS(_BiasedMF):
     def _fit_ratings(self, data: TrainingData) -> None:
         from tqdm.auto import tqdm
 
+        check_int("n_factors", self.n_factors, 1)
+        check_int("n_epochs", self.n_epochs, 0)
+        check_number("reg", self.reg, above=0, hint="each solve adds reg to the diagonal; with 0, a user with "
+                     "fewer ratings than factors has no unique solution")
+        check_number("init_std", self.init_std, at_least=0)
         u, i, r = data.u, data.i, data.r
         n_u, n_i = len(self.user_ids_), len(self.item_ids_)
         self.b_u_, self.b_i_ = als_biases(u, i, r, self.global_mean_, n_u, n_i)
