@@ -41,6 +41,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ..checks import check_choice, check_int, check_number
 from ..ids import id_index, positions, show_id
 from .base import Recommender, TrainingData
 
@@ -57,8 +58,23 @@ def _seeded(random_state: int | None):
         yield
         return
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(random_state)
+        torch.manual_seed(check_int("random_state", random_state, 0))
         yield
+
+
+def _check_shape(n_users, n_items, dim, layers=None, dropout=0.0) -> tuple[int, ...] | None:
+    """Refuse sizes torch would take or fail on obscurely: a network needs rows, a width and a tower."""
+    check_int("n_users", n_users, 1)
+    check_int("n_items", n_items, 1)
+    check_int("dim", dim, 1)
+    if not 0 <= dropout < 1 or isinstance(dropout, bool):
+        raise ValueError(f"dropout must be a probability in [0, 1), got {dropout!r}")
+    if layers is None:
+        return None
+    if isinstance(layers, (int, np.integer)) or not all(isinstance(w, (int, np.integer)) and w >= 1 for w in layers) \
+            or not len(layers):
+        raise ValueError(f"layers must be a non-empty tuple of widths >= 1, e.g. (64, 32, 16); got {layers!r}")
+    return tuple(int(w) for w in layers)
 
 
 class GMF(nn.Module):
@@ -70,6 +86,7 @@ class GMF(nn.Module):
 
     def __init__(self, n_users: int, n_items: int, dim: int = 32, random_state: int | None = 0):
         super().__init__()
+        _check_shape(n_users, n_items, dim)
         with _seeded(random_state):
             self.user = nn.Embedding(n_users, dim)
             self.item = nn.Embedding(n_items, dim)
@@ -93,6 +110,7 @@ class MLP(nn.Module):
     def __init__(self, n_users: int, n_items: int, dim: int = 32, layers: tuple[int, ...] = (64, 32, 16),
                  dropout: float = 0.0, random_state: int | None = 0):
         super().__init__()
+        layers = _check_shape(n_users, n_items, dim, layers, dropout)
         with _seeded(random_state):
             self.user = nn.Embedding(n_users, dim)
             self.item = nn.Embedding(n_items, dim)
@@ -121,6 +139,7 @@ class NeuMF(nn.Module):
     def __init__(self, n_users: int, n_items: int, dim: int = 32, layers: tuple[int, ...] = (64, 32, 16),
                  dropout: float = 0.0, random_state: int | None = 0):
         super().__init__()
+        layers = _check_shape(n_users, n_items, dim, layers, dropout)
         with _seeded(random_state):  # the towers draw in turn from this one seeded stream
             self.gmf = GMF(n_users, n_items, dim, random_state=None)
             self.mlp = MLP(n_users, n_items, dim, layers, dropout, random_state=None)
@@ -155,9 +174,12 @@ class NegativeSampler:
     def __init__(self, users: np.ndarray, items: np.ndarray, n_items: int, random_state: int = 0):
         self.n_items = n_items
         self.positive_codes = np.unique(users.astype(np.int64) * n_items + items)
-        counts = np.bincount(users, minlength=users.max() + 1 if len(users) else 0)
+        owners = self.positive_codes // n_items  # one entry per distinct (user, item) pair
+        counts = np.bincount(owners)
         if (counts >= n_items).any():
-            raise ValueError("a user interacted with every item: there is nothing left to sample as negative")
+            user = int(np.argmax(counts >= n_items))
+            raise ValueError(f"user {user} interacted with all {n_items} items: there is nothing left to sample "
+                             "as negative; leave that user out of training")
         self.rng = np.random.default_rng(random_state)
 
     def is_positive(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -203,6 +225,13 @@ def train(model: nn.Module, users: np.ndarray, items: np.ndarray, n_items: int, 
     """
     from tqdm.auto import tqdm
 
+    users, items = _training_pairs(model, users, items, n_items)
+    check_int("epochs", epochs, 0)
+    check_int("n_negatives", n_negatives, 1)
+    check_int("batch_size", batch_size, 1)
+    check_int("patience", patience, 1)
+    check_number("lr", lr, above=0)
+    check_number("weight_decay", weight_decay, at_least=0)
     with _seeded(random_state):
         sampler = NegativeSampler(users, items, n_items, random_state)
         shuffle = np.random.default_rng(random_state + 1)
@@ -246,6 +275,52 @@ def train(model: nn.Module, users: np.ndarray, items: np.ndarray, n_items: int, 
             history.best_epoch = len(history.loss)
         model.eval()
         return history
+
+
+def _rows(model: nn.Module) -> tuple[int | None, int | None]:
+    """How many users and items ``model`` has embeddings for (None where it is not one of ours)."""
+    tower = getattr(model, "gmf", model)
+    user, item = getattr(tower, "user", None), getattr(tower, "item", None)
+    return (user.num_embeddings if isinstance(user, nn.Embedding) else None,
+            item.num_embeddings if isinstance(item, nn.Embedding) else None)
+
+
+def _training_pairs(model, users, items, n_items) -> tuple[np.ndarray, np.ndarray]:
+    """The positives as two int64 arrays of row numbers, or a ValueError that says what is wrong."""
+    n_items = check_int("n_items", n_items, 1)
+    pairs = []
+    for name, values in (("users", users), ("items", items)):
+        values = np.asarray(values)
+        if values.ndim != 1:
+            raise ValueError(f"{name} must be a 1-D array of row numbers, got shape {values.shape}")
+        if len(values) and values.dtype.kind not in "iu":
+            raise ValueError(f"{name} must hold integer row numbers (0, 1, ...), got dtype {values.dtype}: map raw "
+                             "ids to rows first, e.g. pd.Index(item_ids).get_indexer(raw_ids)")
+        pairs.append(values.astype(np.int64))
+    users, items = pairs
+    if len(users) != len(items):
+        raise ValueError(f"users and items must be the same length (one positive per position), "
+                         f"got {len(users)} and {len(items)}")
+    if not len(users):
+        raise ValueError("users and items are empty: there are no positives to train on")
+    model_users, model_items = _rows(model)
+    if model_items is not None and model_items != n_items:
+        raise ValueError(f"n_items={n_items}, but the network has rows for {model_items} items: pass "
+                         f"n_items={model_items}")
+    for name, values, size in (("users", users, model_users), ("items", items, n_items)):
+        low, high = int(values.min()), int(values.max())
+        if low < 0 or (size is not None and high >= size):
+            raise ValueError(f"{name} holds {low if low < 0 else high}, but the network's {name} are rows 0.."
+                             f"{size - 1 if size else '?'}: {name} are row numbers (positions), not raw ids; "
+                             "map them first, e.g. pd.Index(sorted(set(raw_ids))).get_indexer(raw_ids)")
+    codes = users * n_items + items
+    unique, counts = np.unique(codes, return_counts=True)
+    if (counts > 1).any():
+        code = int(unique[np.argmax(counts > 1)])
+        raise ValueError(f"users and items repeat {int((counts - 1).sum())} (user, item) pair(s), e.g. "
+                         f"({code // n_items}, {code % n_items}): a repeated positive would count twice; pass each "
+                         "pair once, e.g. pairs = np.unique(np.c_[users, items], axis=0)")
+    return users, items
 
 
 @torch.no_grad()
@@ -360,21 +435,25 @@ class NCF(Recommender):
         self.verbose = verbose
 
     def _fit(self, data: TrainingData) -> None:
-        if self.architecture not in _ARCHITECTURES:
-            raise ValueError(f"architecture must be one of {sorted(_ARCHITECTURES)}, got {self.architecture!r}")
-        keep = np.ones(len(data.u), dtype=bool)
-        if self.positive_threshold is not None:
-            keep = data.r >= self.positive_threshold
+        check_choice("architecture", self.architecture, tuple(_ARCHITECTURES))
+        check_int("n_factors", self.n_factors, 1)
+        check_int("n_epochs", self.n_epochs, 0)
+        check_number("reg", self.reg, at_least=0)
+        keep = data.positives(self.positive_threshold)
         n_users, n_items = len(self.user_ids_), len(self.item_ids_)
         if self.architecture == "gmf":
             self.module_ = GMF(n_users, n_items, self.n_factors, random_state=self.random_state)
         else:
-            self.module_ = _ARCHITECTURES[self.architecture](n_users, n_items, self.n_factors, tuple(self.layers),
+            self.module_ = _ARCHITECTURES[self.architecture](n_users, n_items, self.n_factors, self.layers,
                                                              self.dropout, random_state=self.random_state)
         self.history_ = train(self.module_, data.u[keep], data.i[keep], n_items, epochs=self.n_epochs,
                               n_negatives=self.n_negatives, batch_size=self.batch_size, lr=self.lr,
                               weight_decay=self.reg, random_state=self.random_state, progress=self.verbose,
                               epoch_callback=lambda module, epoch: self._callback(data, epoch))
+
+    def _learned_arrays(self):
+        for name, weights in self.module_.named_parameters():
+            yield f"module_.{name}", weights.detach().numpy()
 
     def _score(self, rows, cols):
         return _score_pairs(self.module_, rows, cols, max(1, 2**20 // max(1, len(cols))))

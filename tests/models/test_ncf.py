@@ -46,8 +46,14 @@ def test_the_sampler_never_returns_a_positive(interactions):
 
 
 def test_a_user_with_every_item_cannot_get_negatives():
-    with pytest.raises(ValueError, match="interacted with every item"):
+    with pytest.raises(ValueError, match="user 0 interacted with all 3 items"):
         NegativeSampler(np.zeros(3, dtype=int), np.arange(3), n_items=3)
+
+
+def test_a_repeated_pair_is_one_positive_to_the_sampler():
+    # two rows of (0, 1) are one item: user 0 still has item 2 to draw as a negative
+    sampler = NegativeSampler(np.zeros(3, dtype=int), np.array([0, 1, 1]), n_items=3)
+    assert set(sampler.sample(np.zeros(20, dtype=int))) == {2}
 
 
 # Build and train a NeuMF (dropout on, so every random source is used) after disturbing torch's
