@@ -15,6 +15,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from .checks import check_number, check_ratings
 from .metrics import (RANKING_METRICS, auc, catalog_coverage, intra_list_diversity, mae, novelty, personalization,
                       popularity_bias, ranking_metrics, rmse)
 from .ranking import check_k, check_list
@@ -73,6 +74,21 @@ def _lists(recommender, users: np.ndarray, seen: pd.Series, n_for) -> dict:
     return lists
 
 
+def _checked_frames(train, test, relevance_threshold) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``train`` and ``test`` if :func:`evaluate` can use them, else an error that says what to change."""
+    train = check_ratings(train, rating=False, name="train", allow_empty=True)
+    if isinstance(test, pd.DataFrame) and relevance_threshold is not None and "rating" not in test.columns:
+        raise ValueError(f"test has no 'rating' column, but relevance_threshold={relevance_threshold!r} picks the "
+                         "relevant items by rating: pass relevance_threshold=None to count every test "
+                         "interaction as relevant (implicit feedback)")
+    if relevance_threshold is not None:
+        check_number("relevance_threshold", relevance_threshold)
+    test = check_ratings(test, rating=relevance_threshold is not None, name="test", allow_empty=True)
+    if test.empty:
+        raise ValueError("test is empty: there is nothing to evaluate")
+    return train, test
+
+
 def evaluate(
     recommender,
     train: pd.DataFrame,
@@ -119,8 +135,7 @@ def evaluate(
         raise ValueError(f"unknown metric(s) {sorted(unknown)}; choose from {sorted(known)}")
     if "diversity" in metrics and item_features is None:
         raise ValueError("the 'diversity' metric needs item_features (one row per item)")
-    if test.empty:
-        raise ValueError("test is empty: there is nothing to evaluate")
+    train, test = _checked_frames(train, test, relevance_threshold)
     seen = train.groupby("user_id")["item_id"].agg(set)
     relevant_rows = test if relevance_threshold is None else test[test["rating"] >= relevance_threshold]
     relevant = relevant_rows.groupby("user_id")["item_id"].agg(set).to_dict()

@@ -63,8 +63,12 @@ def _paired_arrays(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"y_true and y_pred must have the same shape, got {y_true.shape} and {y_pred.shape}")
     if y_true.size == 0:
         raise ValueError("y_true is empty: there is nothing to score")
-    if np.isnan(y_pred).any():
-        raise ValueError(f"y_pred has {int(np.isnan(y_pred).sum())} NaN predictions; fill them with a fallback first")
+    if not np.isfinite(y_true).all():
+        raise ValueError(f"y_true has {int((~np.isfinite(y_true)).sum())} missing or infinite rating(s): drop those "
+                         "rows before scoring")
+    if not np.isfinite(y_pred).all():
+        raise ValueError(f"y_pred has {int((~np.isfinite(y_pred)).sum())} NaN or infinite prediction(s); fill the "
+                         "missing ones with a fallback first (a model of the package does: RatingModel.predict)")
     return y_true, y_pred
 
 

@@ -3,6 +3,10 @@
 Every function returns a :class:`Split` ``(train, test, summary)``. Rows keep
 their original order inside ``train`` and ``test`` (nothing is shuffled behind
 your back), and a given ``random_state`` always gives the same split.
+A split never returns an empty train or test set, and refuses input it could
+only split wrongly: a (user, item) pair twice (one copy could land on each
+side), missing ids, ids mixing numbers and text, and, for the splits by time,
+missing timestamps (``NaT``: no side of a cut-off).
 
 ==================  =====================================================
 ``random_split``    a random share of the ratings; the classic, but the
@@ -18,10 +22,13 @@ your back), and a given ``random_state`` always gives the same split.
 
 from __future__ import annotations
 
+import numbers
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+
+from .checks import check_choice, check_fraction, check_int, check_ratings, check_timestamps
 
 __all__ = ["Split", "cold_start_split", "kfold", "leave_last_out", "random_split", "temporal_split"]
 
@@ -34,15 +41,20 @@ class Split(NamedTuple):
     summary: dict
 
 
-def _check_fraction(name: str, value: float) -> None:
-    if not 0 < value < 1:
-        raise ValueError(f"{name} must be between 0 and 1 (exclusive), got {value}")
+def _checked(ratings, *, by_time: bool = False) -> pd.DataFrame:
+    """``ratings`` if a split can use it (see the module's docstring), else a ValueError saying why."""
+    columns = ("user_id", "item_id", "timestamp") if by_time else ("user_id", "item_id")
+    ratings = check_ratings(ratings, columns=columns, rating=False, allow_empty=True)
+    if ratings.empty:
+        raise ValueError("ratings is empty: there is nothing to split")
+    if by_time:
+        check_timestamps(ratings)
+    return ratings
 
 
-def _check_columns(ratings: pd.DataFrame, needed: tuple[str, ...]) -> None:
-    missing = [c for c in needed if c not in ratings.columns]
-    if missing:
-        raise ValueError(f"ratings has no column(s) {missing}; it has {list(ratings.columns)}")
+def _both_sides(kind: str, train: pd.DataFrame, test: pd.DataFrame, advice: str) -> None:
+    if train.empty or test.empty:
+        raise ValueError(f"this {kind} leaves an empty {'train' if train.empty else 'test'} set: {advice}")
 
 
 def _summary(kind: str, train: pd.DataFrame, test: pd.DataFrame, **extra) -> dict:
@@ -69,10 +81,14 @@ def random_split(ratings: pd.DataFrame, test_size: float = 0.2, random_state: in
     >>> summary["train_ratings"], summary["test_ratings"]
     (17, 6)
     """
-    _check_fraction("test_size", test_size)
-    _check_columns(ratings, ("user_id", "item_id"))
+    check_fraction("test_size", test_size)
+    ratings = _checked(ratings)
     rng = np.random.default_rng(random_state)
     n_test = int(round(test_size * len(ratings)))
+    if not 0 < n_test < len(ratings):
+        raise ValueError(f"test_size={test_size!r} of {len(ratings)} ratings rounds to {n_test} test ratings: "
+                         f"choose test_size between {0.5 / len(ratings):.3g} and {1 - 0.5 / len(ratings):.3g}, "
+                         "so that both sides get at least one rating")
     in_test = np.zeros(len(ratings), dtype=bool)
     in_test[rng.choice(len(ratings), n_test, replace=False)] = True
     train, test = ratings[~in_test], ratings[in_test]
@@ -83,7 +99,7 @@ def temporal_split(
     ratings: pd.DataFrame,
     cutoff=None,
     *,
-    test_size: float = 0.2,
+    test_size: float | None = None,
     cold_start: str = "drop",
 ) -> Split:
     """Split at one global time: train strictly before ``cutoff``, test at or after it.
@@ -91,27 +107,33 @@ def temporal_split(
     Parameters
     ----------
     cutoff : timestamp-like, optional
-        The cut-off. By default the ``1 - test_size`` quantile of the
-        timestamps, so that about ``test_size`` of the ratings are in test.
+        The cut-off: a time such as ``"1998-01-01"`` or a ``pd.Timestamp``
+        (a number only if the timestamps are numbers).
+    test_size : float, optional
+        Without ``cutoff``: put about this share of the ratings in test (the
+        cut-off is the ``1 - test_size`` quantile of the timestamps); 0.2 if
+        neither is given. Give one or the other, not both.
     cold_start : {"drop", "keep"}
         What to do with test ratings whose user or item has no rating before
         the cut-off. ``"drop"`` removes them (and counts them in the summary);
         ``"keep"`` keeps them and adds boolean columns ``cold_user`` and
         ``cold_item`` to test, for cold-start evaluation.
     """
-    _check_columns(ratings, ("user_id", "item_id", "timestamp"))
-    if cold_start not in ("drop", "keep"):
-        raise ValueError(f"cold_start must be 'drop' or 'keep', got {cold_start!r}")
+    check_choice("cold_start", cold_start, ("drop", "keep"))
+    ratings = _checked(ratings, by_time=True)
     timestamps = ratings["timestamp"]
     if cutoff is None:
-        _check_fraction("test_size", test_size)
+        test_size = check_fraction("test_size", 0.2 if test_size is None else test_size)
         cutoff = timestamps.quantile(1 - test_size, interpolation="higher")
-    elif isinstance(cutoff, str):
-        cutoff = pd.Timestamp(cutoff)
+    elif test_size is not None:
+        raise ValueError(f"give cutoff or test_size, not both (got cutoff={cutoff!r}, test_size={test_size!r}): "
+                         "the cut-off decides the size of the test set")
+    else:
+        cutoff = _as_cutoff(cutoff, timestamps)
     in_train = (timestamps < cutoff).to_numpy()
     train, test = ratings[in_train], ratings[~in_train]
-    if train.empty or test.empty:
-        raise ValueError(f"cut-off {cutoff} leaves an empty {'train' if train.empty else 'test'} set")
+    _both_sides("cut-off", train, test, f"{cutoff} is {'before' if train.empty else 'after'} every rating "
+                f"(they run from {timestamps.min()} to {timestamps.max()}); choose a time in between")
     cold_user = ~test["user_id"].isin(train["user_id"])
     cold_item = ~test["item_id"].isin(train["item_id"])
     extra = {
@@ -128,6 +150,29 @@ def temporal_split(
     return Split(train, test, _summary("temporal", train, test, **extra))
 
 
+def _as_cutoff(cutoff, timestamps: pd.Series):
+    """``cutoff`` as something the timestamps compare with, or a TypeError that says what to pass."""
+    if pd.api.types.is_datetime64_any_dtype(timestamps):
+        if isinstance(cutoff, (numbers.Number, np.number)) and not isinstance(cutoff, bool):
+            raise TypeError(f"cutoff={cutoff!r} is a number, but the timestamps are dates: pass a time, e.g. "
+                            "'1998-01-01' or pd.Timestamp('1998-01-01'), or pd.Timestamp(seconds, unit='s')")
+        try:
+            cutoff = pd.Timestamp(cutoff)
+        except (TypeError, ValueError):
+            raise TypeError(f"cutoff={cutoff!r} is not a time: pass e.g. '1998-01-01' or a pd.Timestamp") from None
+        if (cutoff.tz is None) != (getattr(timestamps.dt, "tz", None) is None):
+            raise TypeError(f"cutoff={cutoff} and the timestamps ({timestamps.dtype}) disagree about the time "
+                            "zone: give both a time zone or neither")
+        return cutoff
+    if not pd.api.types.is_numeric_dtype(timestamps):
+        raise TypeError(f"the timestamp column holds {timestamps.dtype} values; a split by time needs dates "
+                        "(pd.to_datetime(ratings['timestamp'])) or numbers")
+    if isinstance(cutoff, bool) or not isinstance(cutoff, (numbers.Real, np.number)):
+        raise TypeError(f"cutoff={cutoff!r} cannot be compared with the timestamps, which are numbers: "
+                        "pass a number in the same unit")
+    return cutoff
+
+
 def leave_last_out(ratings: pd.DataFrame, n: int = 1) -> Split:
     """Each user's last ``n`` ratings by time go to test, the rest to train.
 
@@ -137,9 +182,8 @@ def leave_last_out(ratings: pd.DataFrame, n: int = 1) -> Split:
     Note that different users' test ratings come from different times, so
     train still contains ratings made after some test ratings.
     """
-    _check_columns(ratings, ("user_id", "item_id", "timestamp"))
-    if not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    n = check_int("n", n, 1)
+    ratings = _checked(ratings, by_time=True)
     order = np.lexsort((np.arange(len(ratings)), ratings["timestamp"].to_numpy(), ratings["user_id"].to_numpy()))
     by_user = ratings["user_id"].to_numpy()[order]
     counts = pd.Series(by_user).groupby(by_user).transform("size").to_numpy()
@@ -148,7 +192,10 @@ def leave_last_out(ratings: pd.DataFrame, n: int = 1) -> Split:
     in_test = np.zeros(len(ratings), dtype=bool)
     in_test[order] = to_test_sorted
     train, test = ratings[~in_test], ratings[in_test]
-    too_short = int((ratings.groupby("user_id").size() <= n).sum())
+    per_user = ratings.groupby("user_id").size()
+    _both_sides("leave_last_out", train, test, f"no user has more than n={n} ratings (the most is "
+                f"{per_user.max()}), and a user needs one left to train on: choose n < {per_user.max()}")
+    too_short = int((per_user <= n).sum())
     return Split(train, test, _summary("leave_last_out", train, test, n=n, users_kept_in_train=too_short))
 
 
@@ -161,16 +208,17 @@ def cold_start_split(
     train at all, which is the cold-start situation content and hybrid models
     are built for. The summary lists the held-out ids.
     """
-    if by not in ("item", "user"):
-        raise ValueError(f"by must be 'item' or 'user', got {by!r}")
-    _check_fraction("fraction", fraction)
+    check_choice("by", by, ("item", "user"))
+    check_fraction("fraction", fraction)
     column = f"{by}_id"
-    _check_columns(ratings, ("user_id", "item_id"))
+    ratings = _checked(ratings)
     ids = np.sort(ratings[column].unique())
     rng = np.random.default_rng(random_state)
     held_out = np.sort(rng.choice(ids, max(1, int(round(fraction * len(ids)))), replace=False))
     in_test = ratings[column].isin(held_out).to_numpy()
     train, test = ratings[~in_test], ratings[in_test]
+    _both_sides("cold_start_split", train, test, f"fraction={fraction!r} of {len(ids)} {by}s holds them all "
+                f"out; use a smaller fraction or more {by}s")
     return Split(train, test, _summary(f"cold_start_{by}", train, test, fraction=fraction,
                                        random_state=random_state, held_out=held_out.tolist()))
 
@@ -181,10 +229,11 @@ def kfold(ratings: pd.DataFrame, n_splits: int = 5, random_state: int = 0) -> li
     The same folds can be handed to Surprise (see notebook 03), so both
     libraries are scored on identical data.
     """
-    if isinstance(n_splits, bool) or not isinstance(n_splits, (int, np.integer)) or n_splits < 2:
-        raise ValueError(f"n_splits must be an integer >= 2, got {n_splits!r}")
+    n_splits = check_int("n_splits", n_splits, 2)
+    ratings = _checked(ratings)
     if len(ratings) < n_splits:
-        raise ValueError(f"cannot make {n_splits} folds from {len(ratings)} ratings")
+        raise ValueError(f"cannot make n_splits={n_splits} folds from {len(ratings)} ratings: each fold needs "
+                         "one; use fewer folds")
     fold = np.random.default_rng(random_state).permutation(len(ratings)) % n_splits
     out = []
     for k in range(n_splits):

@@ -41,7 +41,7 @@ def test_rmse_and_mae_by_hand():
     assert M.mae([1, 2, 3], [1, 2, 5]) == pytest.approx(2 / 3)
     with pytest.raises(ValueError, match="same shape"):
         M.rmse([1, 2], [1])
-    with pytest.raises(ValueError, match="NaN predictions"):
+    with pytest.raises(ValueError, match="NaN or infinite prediction"):
         M.mae([1, 2], [1, np.nan])
     with pytest.raises(ValueError, match="empty"):
         M.rmse([], [])
