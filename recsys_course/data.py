@@ -18,6 +18,15 @@ written to a temporary folder that is renamed into place only when complete, so
 an interrupted run never leaves half a cache behind. A cache whose files no
 longer match their recorded SHA-256 is detected and fetched again.
 
+The cache files of the real MovieLens-100k have known SHA-256
+(:data:`CANONICAL_SHA256`): a copy that passes the shape checks but differs (a
+zip imported with ``--no-checksum`` whose ratings were edited, say) is another
+data set, refused unless the user asks for it (``--accept-different-data``).
+Files a user puts in the cache folder survive a re-import; what an interrupted
+run left behind (a temporary download, a half-written cache) is removed on the
+next run once the process that made it is gone, and the ``pip`` child that
+fetches the RecBole wheel ends with the process that started it.
+
 The cache lives in ``datasets/ml-100k/`` of the course checkout; set the
 environment variable ``RECSYS_COURSE_DATA`` to use another folder.
 
@@ -31,6 +40,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -38,7 +48,9 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import warnings
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
@@ -98,6 +110,35 @@ CACHE_NAME = "ml-100k"
 CACHE_FILES = ("ratings.csv", "movies.csv", "users.csv")
 MANIFEST = "manifest.json"
 CACHE_FORMAT = 1
+#: SHA-256 of the cache files of the real MovieLens-100k: GroupLens' zip and RecBole's copy both give
+#: these bytes. A copy with other bytes that passes the shape checks is a different data set.
+CANONICAL_SHA256 = {
+    "ratings.csv": "010fac14271cf92527353173e77ddb19b9168a476d99c55c2f4bd55d93d4c205",
+    "movies.csv": "1d80965954f04aa72bb06eb4db5f5ebd451f32b5d83dadcf176da679a0ff112f",
+    "users.csv": "f0666955a899ab27004d413eec2d92e393f5050879597e126ede637390e5a238",
+}
+
+#: The longest the RecBole source waits for pip, all attempts together: a package index that does
+#: not answer fails in this time with pip's own words, not after pip's default retries.
+PIP_TIMEOUT_S = 90.0
+_PIP_OPTIONS = ("--timeout", "15", "--retries", "1")
+_PIP_MODULE = "pip"
+# Runs pip (``_PIP_MODULE``) so that it dies with the loader: on Linux the kernel sends it SIGKILL
+# when its parent exits (PR_SET_PDEATHSIG = 1), and it exits at once if the parent is already gone.
+_CHILD = """\
+import ctypes, os, runpy, signal, sys
+parent = int(sys.argv[1])
+try:
+    ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))
+except (AttributeError, OSError):
+    pass
+if os.getppid() != parent:
+    sys.exit(1)
+sys.argv = sys.argv[2:]
+runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+"""
+_HOME_HINT = ("set RECSYS_COURSE_DATA to a folder you can write, e.g. export RECSYS_COURSE_DATA=\"$HOME/recsys-data\" "
+              "(or pass data_home=... / --data-home)")
 
 _HAND_IMPORT_HINT = (
     "To load the data by hand, download ml-100k.zip from the GroupLens MovieLens "
@@ -142,8 +183,84 @@ def data_home() -> Path:
     return Path.home() / ".cache" / "recsys_course"
 
 
-def _cache_dir(home: Path | None) -> Path:
-    return (Path(home) if home is not None else data_home()) / CACHE_NAME
+def _cache_dir(home: str | Path | None) -> Path:
+    return (Path(home).expanduser() if home is not None else data_home()) / CACHE_NAME
+
+
+def _prepare_home(cache: Path, *, verbose: bool = False) -> None:
+    """Make the folder that holds ``cache`` and check the loader can write there, or say what to do.
+
+    Also removes what interrupted runs left there (:func:`_clean_leftovers`).
+    """
+    home = cache.parent
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise DataError(f"the data folder {home} is a file, not a folder: {_HOME_HINT}") from None
+    except NotADirectoryError:
+        raise DataError(f"the data folder {home} cannot be made: part of that path is a file; {_HOME_HINT}") from None
+    except PermissionError as exc:
+        raise DataError(f"cannot make the data folder {home} ({exc.strerror}): {_HOME_HINT}") from None
+    if not os.access(home, os.W_OK | os.X_OK):
+        raise DataError(f"the data folder {home} is not writable: {_HOME_HINT}")
+    if cache.exists() and not cache.is_dir():
+        raise DataError(f"{cache} is a file, but the course keeps the MovieLens cache in a folder of that name: "
+                        f"move or rename the file (nothing was changed), or {_HOME_HINT}")
+    _clean_leftovers(home, verbose=verbose)
+
+
+# What a run makes next to the cache, tagged with its process id: ".download-PID-xxxx" (a fetch),
+# ".ml-100k-tmp-PID-xxxx" (a cache being written), ".ml-100k-old-PID" (the cache it replaces).
+_LEFTOVER = re.compile(rf"^\.(?P<kind>download|{re.escape(CACHE_NAME)}-tmp|{re.escape(CACHE_NAME)}-old)-(?P<rest>.*)$")
+_UNTAGGED_AGE_S = 3600  # names from before the tag: left alone for an hour, in case a run still uses them
+
+
+def _clean_leftovers(home: Path, *, verbose: bool = False) -> None:
+    """Remove what interrupted runs left in ``home``; never what a running process is using.
+
+    A leftover whose process is gone is deleted, except an old cache while
+    no cache is in place (a run killed between its two renames): that one
+    is put back. Errors are ignored: another process may be cleaning too.
+    """
+    try:
+        entries = list(home.iterdir())
+    except OSError:
+        return
+    cache = home / CACHE_NAME
+    for entry in entries:
+        match = _LEFTOVER.match(entry.name)
+        if match is None:
+            continue
+        pid = re.match(r"(\d+)(?:-|$)", match["rest"])
+        try:
+            if pid is not None:
+                if _alive(int(pid[1])):
+                    continue
+            elif time.time() - entry.lstat().st_mtime < _UNTAGGED_AGE_S:
+                continue
+            is_dir = entry.is_dir() and not entry.is_symlink()
+            if match["kind"].endswith("-old") and is_dir and not cache.exists():
+                os.replace(entry, cache)
+                _say(verbose, f"Put back the cache an interrupted run had moved aside ({entry.name}).")
+            elif is_dir:
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        except OSError:
+            continue
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (always True where that cannot be asked safely)."""
+    if pid == os.getpid() or os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return pid > 0
+    return True
 
 
 # ------------------------------------------------------------------ public loaders
@@ -181,8 +298,10 @@ def load_movielens_100k(
         When no source worked; the message lists what was tried.
     """
     cache = _cache_dir(data_home)
+    _clean_leftovers(cache.parent, verbose=verbose)
     problem = _cache_problem(cache)
     if problem is None:
+        _warn_if_different(cache)
         return _read_cache(cache)
     if not download:
         raise DataError(
@@ -212,7 +331,7 @@ def fetch_movielens_100k(
     unknown = set(sources) - set(fetchers)
     if unknown:
         raise ValueError(f"unknown source(s) {sorted(unknown)}; choose from {sorted(fetchers)}")
-    cache.parent.mkdir(parents=True, exist_ok=True)
+    _prepare_home(cache, verbose=verbose)
     tried = []
     for name in sources:
         try:
@@ -222,7 +341,7 @@ def fetch_movielens_100k(
             tried.append(f"- {name}: {exc}")
             _say(verbose, f"{name}: failed ({_first_line(exc)})")
             continue
-        _write_cache(cache, data, source=name)
+        _write_cache(cache, data, source=name, verbose=verbose)
         _say(verbose, f"MovieLens-100k from {name} validated and cached in {cache}")
         return _read_cache(cache)
     raise DataError(
@@ -233,18 +352,29 @@ def fetch_movielens_100k(
     )
 
 
-def import_zip(path: str | Path, data_home: str | Path | None = None, *, verify_sha1: bool = True) -> MovieLens:
-    """Cache MovieLens-100k from an official ``ml-100k.zip`` placed by hand."""
-    path = Path(path)
+def import_zip(path: str | Path, data_home: str | Path | None = None, *, verify_sha1: bool = True,
+               accept_different: bool = False, verbose: bool = False) -> MovieLens:
+    """Cache MovieLens-100k from an official ``ml-100k.zip`` placed by hand.
+
+    ``verify_sha1=False`` accepts a zip with other bytes than GroupLens' (a
+    re-zipped copy); its content must still be the canonical data set
+    (:data:`CANONICAL_SHA256`). ``accept_different=True`` caches a data set
+    that only has MovieLens-100k's shape, replacing the cache: say so only
+    when you mean to work on other data (the notebooks' numbers will differ).
+    """
+    path = Path(path).expanduser()
     if not path.is_file():
         raise DataError(f"{path} does not exist or is not a file")
     if verify_sha1:
-        _check_digest(path, "sha1", ML100K_SHA1)
+        _check_digest(path, "sha1", ML100K_SHA1,
+                      hint="If it is a re-zipped copy of the official data, import it with --no-checksum "
+                           "(import_zip(..., verify_sha1=False)): its content is still checked.")
     data = _parse_official_zip(path)
     _validate(data, source=str(path))
     cache = _cache_dir(data_home)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    _write_cache(cache, data, source=f"zip:{path.name}")
+    _prepare_home(cache, verbose=verbose)
+    _write_cache(cache, data, source=f"zip:{path.name}", accept_different=accept_different, verbose=verbose)
+    _warn_if_different(cache)
     return _read_cache(cache)
 
 
@@ -307,7 +437,7 @@ def load_toy_genre_weights(path: str | Path | None = None) -> pd.DataFrame:
 
 
 def _fetch_grouplens(workdir: Path, *, verbose: bool, retries: int) -> MovieLens:
-    with tempfile.TemporaryDirectory(dir=workdir, prefix=".download-") as tmp:
+    with tempfile.TemporaryDirectory(dir=workdir, prefix=f".download-{os.getpid()}-") as tmp:
         target = Path(tmp) / "ml-100k.zip"
         _download(ML100K_URL, target, verbose=verbose, retries=retries)
         _check_digest(target, "sha1", ML100K_SHA1)
@@ -315,28 +445,44 @@ def _fetch_grouplens(workdir: Path, *, verbose: bool, retries: int) -> MovieLens
 
 
 def _fetch_recbole(workdir: Path, *, verbose: bool, retries: int) -> MovieLens:
-    with tempfile.TemporaryDirectory(dir=workdir, prefix=".download-") as tmp:
+    with tempfile.TemporaryDirectory(dir=workdir, prefix=f".download-{os.getpid()}-") as tmp:
         _say(verbose, f"Downloading the {RECBOLE_REQUIREMENT} wheel with pip (about 2 MB) ...")
         cmd = [
-            sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-            "--disable-pip-version-check", "--quiet", "--dest", tmp, RECBOLE_REQUIREMENT,
+            sys.executable, "-c", _CHILD, str(os.getpid()), _PIP_MODULE, "download", "--no-deps",
+            "--only-binary=:all:", "--disable-pip-version-check", "--quiet", *_PIP_OPTIONS, "--dest", tmp,
+            RECBOLE_REQUIREMENT,
         ]
-        last = ""
+        deadline = time.monotonic() + PIP_TIMEOUT_S
         for attempt in range(retries + 1):
-            proc = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+            try:
+                proc = subprocess.run(cmd, check=False, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                                      timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired as exc:  # run() has killed pip
+                raise DataError(f"`pip download {RECBOLE_REQUIREMENT}` did not finish within {PIP_TIMEOUT_S:g} s: "
+                                f"the package index does not answer; pip said: {_pip_said(exc.stderr)}") from None
             if proc.returncode == 0:
                 break
-            last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-            last = last[0]
-            if attempt < retries:
+            if attempt < retries and time.monotonic() + 0.5 * 2**attempt < deadline:
                 time.sleep(0.5 * 2**attempt)
-        else:
-            raise DataError(f"`pip download {RECBOLE_REQUIREMENT}` failed: {last}")
+            else:
+                break
+        if proc.returncode != 0:
+            raise DataError(f"`pip download {RECBOLE_REQUIREMENT}` failed: {_pip_said(proc.stderr or proc.stdout)}")
         wheel = Path(tmp) / RECBOLE_WHEEL
         if not wheel.is_file():
             raise DataError(f"pip did not produce {RECBOLE_WHEEL}")
         _check_digest(wheel, "sha256", RECBOLE_SHA256)
         return _parse_recbole_wheel(wheel)
+
+
+def _pip_said(output) -> str:
+    """The lines of pip's output that say what went wrong (errors and retries), at most four, in order."""
+    if isinstance(output, bytes):
+        output = output.decode("utf-8", "replace")
+    lines = [line.strip() for line in (output or "").splitlines() if line.strip()]
+    telling = [line for line in lines if line.startswith(("ERROR", "WARNING: Retrying"))] or lines[-1:]
+    unique = list(dict.fromkeys(telling))
+    return " | ".join(unique[-4:]) if unique else "nothing (no output)"
 
 
 def _download(url: str, target: Path, *, verbose: bool, retries: int, timeout: float = 30) -> None:
@@ -363,12 +509,12 @@ def _download(url: str, target: Path, *, verbose: bool, retries: int, timeout: f
     raise DataError(f"could not download {url} after {retries + 1} attempts: {reason}")
 
 
-def _check_digest(path: Path, algorithm: str, expected: str) -> None:
+def _check_digest(path: Path, algorithm: str, expected: str, hint: str = "") -> None:
     actual = _digest(path, algorithm)
     if actual != expected:
         raise DataError(
             f"{algorithm.upper()} mismatch for {path.name}: expected {expected}, got {actual}. "
-            "The file is corrupt, truncated or not the expected release."
+            "The file is corrupt, truncated or not the expected release." + (f" {hint}" if hint else "")
         )
 
 
@@ -400,8 +546,9 @@ def _read_members(archive: Path, wanted: dict[str, str]) -> dict[str, bytes]:
                     raise DataError(f"{archive.name} has no member {member!r}")
                 found[key] = zf.read(member)
             return found
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as exc:
-        raise DataError(f"{archive.name} is not a readable zip file ({exc})") from exc
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error) as exc:
+        raise DataError(f"{archive.name} is not a readable zip file ({exc}): it is damaged; download it "
+                        "again") from exc
 
 
 def _parse_official_zip(path: Path) -> MovieLens:
@@ -493,6 +640,15 @@ def _read_atomic(blob: bytes) -> pd.DataFrame:
 
 def _canonical(ratings: pd.DataFrame, movies: pd.DataFrame, users: pd.DataFrame) -> MovieLens:
     """Bring any source to the cached schema (genres still as lists, no one-hot columns)."""
+    ratings = ratings.copy()
+    for column in ("user_id", "item_id", "rating", "timestamp"):
+        values = pd.to_numeric(ratings[column], errors="coerce")
+        bad = values.isna().to_numpy()
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise DataError(f"rating number {row + 1:,} of the ratings file has {column} "
+                            f"{ratings[column].iloc[row]!r}: every field there must be a number")
+        ratings[column] = values
     if (ratings["rating"] % 1 != 0).any():
         raise DataError("ratings must be whole stars 1..5")
     if (ratings["timestamp"] % 1 != 0).any():
@@ -546,9 +702,18 @@ def _validate(data: MovieLens, *, source: str) -> None:
 # -------------------------------------------------------------------------- cache
 
 
-def _write_cache(cache: Path, data: MovieLens, *, source: str) -> None:
-    """Write the cache into a temporary sibling folder, then rename it into place."""
-    tmp = Path(tempfile.mkdtemp(dir=cache.parent, prefix=f".{cache.name}-tmp-"))
+def _write_cache(cache: Path, data: MovieLens, *, source: str, accept_different: bool = False,
+                 verbose: bool = False) -> None:
+    """Write the cache into a temporary sibling folder, then rename it into place.
+
+    Refuses a data set that is not the canonical MovieLens-100k unless
+    ``accept_different``; copies the user's own files from the old cache
+    folder into the new one before the swap, so none is lost.
+    """
+    try:
+        tmp = Path(tempfile.mkdtemp(dir=cache.parent, prefix=f".{cache.name}-tmp-{os.getpid()}-"))
+    except OSError as exc:
+        raise DataError(f"cannot write the cache in {cache.parent} ({exc.strerror}): {_HOME_HINT}") from None
     try:
         tmp.chmod(0o755)  # mkdtemp makes it private; the cache is ordinary shared data
         ratings, movies, users = data
@@ -556,17 +721,52 @@ def _write_cache(cache: Path, data: MovieLens, *, source: str) -> None:
         _write_csv(ratings, tmp / "ratings.csv")
         _write_csv(movies, tmp / "movies.csv")
         _write_csv(users, tmp / "users.csv")
+        digests = {name: _digest(tmp / name, "sha256") for name in CACHE_FILES}
+        canonical = digests == CANONICAL_SHA256
+        if not canonical and not accept_different:
+            differ = [name for name in CACHE_FILES if digests[name] != CANONICAL_SHA256[name]]
+            raise DataError(
+                f"{source} has the shape of MovieLens-100k but is not the real data set: its "
+                f"{' and '.join(differ)} {'differs' if len(differ) == 1 else 'differ'} from the canonical copy (SHA-256 {digests[differ[0]][:16]}..., "
+                f"expected {CANONICAL_SHA256[differ[0]][:16]}...). Nothing was changed. To work on this data "
+                f"anyway, import it with --accept-different-data (import_zip(..., accept_different=True)): it "
+                f"replaces the cache in {cache}, and the notebooks' numbers will differ."
+            )
         manifest = {
             "dataset": "MovieLens-100k",
             "format": CACHE_FORMAT,
             "source": source,
-            "sha256": {name: _digest(tmp / name, "sha256") for name in CACHE_FILES},
+            "canonical": canonical,
+            "sha256": digests,
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        kept = _carry_over(cache, tmp)
         _replace_dir(tmp, cache)
+        if kept:
+            _say(verbose, f"Kept your file(s) in {cache}: {', '.join(kept)}")
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _carry_over(cache: Path, new: Path) -> list[str]:
+    """Copy what a user put in the old cache folder (anything but the cache's own files) into ``new``.
+
+    A copy, not a move: until the new folder is in place the originals stay
+    where they were, so an interrupted run loses nothing.
+    """
+    if not cache.is_dir():
+        return []
+    kept = []
+    for entry in sorted(cache.iterdir()):
+        if entry.name in (*CACHE_FILES, MANIFEST):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.copytree(entry, new / entry.name, symlinks=True)
+        else:
+            shutil.copy2(entry, new / entry.name, follow_symlinks=False)
+        kept.append(entry.name)
+    return kept
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
@@ -598,11 +798,13 @@ def _cache_problem(cache: Path) -> str | None:
         return "no cache yet" if not cache.exists() else "no manifest"
     try:
         manifest = json.loads(manifest_path.read_text())
-        recorded = manifest["sha256"]
-        if manifest.get("format") != CACHE_FORMAT:
-            return f"cache format {manifest.get('format')}, this version reads {CACHE_FORMAT}"
-    except (ValueError, KeyError, TypeError):
+    except (OSError, ValueError):
         return "unreadable manifest"
+    recorded = manifest.get("sha256") if isinstance(manifest, dict) else None
+    if not isinstance(recorded, dict) or not all(isinstance(recorded.get(name), str) for name in CACHE_FILES):
+        return "unreadable manifest"
+    if manifest.get("format") != CACHE_FORMAT:
+        return f"cache format {manifest.get('format')}, this version reads {CACHE_FORMAT}"
     for name in CACHE_FILES:
         path = cache / name
         if not path.is_file():
@@ -610,6 +812,15 @@ def _cache_problem(cache: Path) -> str | None:
         if _digest(path, "sha256") != recorded.get(name):
             return f"{name} does not match its recorded SHA-256"
     return None
+
+
+def _warn_if_different(cache: Path) -> None:
+    """Warn when a valid cache holds another data set than the canonical MovieLens-100k."""
+    manifest = json.loads((cache / MANIFEST).read_text())
+    if {name: manifest["sha256"][name] for name in CACHE_FILES} != CANONICAL_SHA256:
+        warnings.warn(f"the data in {cache} (source: {manifest.get('source', '?')}) is not the canonical "
+                      "MovieLens-100k: results will differ from the course's. Run `python -m recsys_course.data "
+                      "--force` to fetch the real data set.", UserWarning, stacklevel=3)
 
 
 def _read_cache(cache: Path) -> MovieLens:
@@ -653,7 +864,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--from-zip", metavar="PATH", help="import an official ml-100k.zip placed by hand")
     parser.add_argument("--no-checksum", action="store_true",
                         help="with --from-zip: accept a zip whose SHA-1 differs (e.g. re-zipped); "
-                             "its content is still validated")
+                             "its content must still be the canonical MovieLens-100k")
+    parser.add_argument("--accept-different-data", action="store_true",
+                        help="with --from-zip: cache a data set that only has MovieLens-100k's shape (edited or "
+                             "other ratings), replacing the cache; the notebooks' numbers will differ")
     parser.add_argument("--force", action="store_true", help="fetch again even if the cache is valid")
     parser.add_argument("--data-home", metavar="DIR", help="cache folder (default: $RECSYS_COURSE_DATA or datasets/)")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
@@ -661,7 +875,8 @@ def main(argv: list[str] | None = None) -> int:
     verbose = not args.quiet
     try:
         if args.from_zip:
-            data = import_zip(args.from_zip, args.data_home, verify_sha1=not args.no_checksum)
+            data = import_zip(args.from_zip, args.data_home, verify_sha1=not args.no_checksum,
+                              accept_different=args.accept_different_data, verbose=verbose)
         elif args.force:
             data = fetch_movielens_100k(args.data_home, verbose=verbose)
         else:

@@ -6,8 +6,15 @@ No test here reaches the internet. Downloads go to a loopback HTTP server
 
 import hashlib
 import http.server
+import json
+import os
+import subprocess
+import sys
 import threading
+import time
 import zipfile
+import zlib
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -111,6 +118,15 @@ def no_official(monkeypatch):
     monkeypatch.setattr(D, "ML100K_URL", "http://127.0.0.1:9/ml-100k.zip")  # discard port: refused
 
 
+#: The real data set's digests, before the autouse fixture below swaps in the synthetic stand-in's.
+REAL_SHA256 = dict(D.CANONICAL_SHA256)
+
+
+@pytest.fixture(autouse=True)
+def _synthetic_stands_in(synthetic_is_canonical):
+    pass
+
+
 def _assert_same(a, b):
     for left, right in zip(a, b):
         pd.testing.assert_frame_equal(left, right)
@@ -132,15 +148,21 @@ def test_official_zip_parses_to_the_canonical_schema(tmp_path, small):
     assert users["zip_code"].tolist() == ["85711", "T8H1N"]
 
 
-def test_official_title_with_a_format_tag_keeps_its_year(tmp_path, small):
-    # GroupLens writes e.g. "Land Before Time III: ... (1995) (V)" for a video release.
-    archive = testing.write_official_zip(small, tmp_path / "ml-100k.zip")
+def _edited_zip(data, folder, member: str, old: bytes, new: bytes):
+    """An official-layout zip of ``data`` with ``old`` replaced by ``new`` in ``ml-100k/member``."""
+    archive = testing.write_official_zip(data, folder / "ml-100k.zip")
     with zipfile.ZipFile(archive) as zf:
         files = {n: zf.read(n) for n in zf.namelist()}
-    files["ml-100k/u.item"] = files["ml-100k/u.item"].replace(b"III (1995)", b"III (1995) (V)")
+    files[f"ml-100k/{member}"] = files[f"ml-100k/{member}"].replace(old, new)
     with zipfile.ZipFile(archive, "w") as zf:
         for name, blob in files.items():
             zf.writestr(name, blob)
+    return archive
+
+
+def test_official_title_with_a_format_tag_keeps_its_year(tmp_path, small):
+    # GroupLens writes e.g. "Land Before Time III: ... (1995) (V)" for a video release.
+    archive = _edited_zip(small, tmp_path, "u.item", b"III (1995)", b"III (1995) (V)")
     movies = D._parse_official_zip(archive).movies
     assert movies.loc[2, "title"] == "Land Before Time III"
     assert movies.loc[2, "year"] == 1995
@@ -372,3 +394,305 @@ def test_rating_matrix_numbers_ids_as_every_model_does(toy):
     assert wider.shape == (5, 10) and wider[:, 8:].nnz == 0
     with pytest.raises(ValueError, match="ids missing from the user_ids"):
         D.rating_matrix(shuffled, user_ids=[10, 20])
+
+
+# ------------------------------------------------- bad input, faults and leftovers
+
+
+def _swap_two_ratings(data):
+    """The same shape (counts, histogram) with two users' ratings of one movie each swapped."""
+    ratings = data.ratings.copy()
+    a = ratings.index[ratings["rating"] == 1][0]
+    b = ratings.index[ratings["rating"] == 5][0]
+    ratings.loc[[a, b], "rating"] = [5, 1]
+    return data._replace(ratings=ratings)
+
+
+def test_a_different_data_set_never_replaces_the_real_one_unless_asked(tmp_path, synthetic, capsys):
+    home = tmp_path / "home"
+    home.mkdir()
+    D._write_cache(home / "ml-100k", synthetic, source="grouplens")
+    before = {p.name: p.read_bytes() for p in (home / "ml-100k").iterdir()}
+    edited = testing.write_official_zip(_swap_two_ratings(synthetic), tmp_path / "ml-100k.zip")
+    assert D.main(["--from-zip", str(edited), "--data-home", str(home), "--no-checksum"]) == 1
+    err = capsys.readouterr().err
+    assert "has the shape of MovieLens-100k but is not the real data set" in err
+    assert "ratings.csv differs from the canonical copy" in err and "Nothing was changed" in err
+    assert "--accept-different-data" in err
+    assert {p.name: p.read_bytes() for p in (home / "ml-100k").iterdir()} == before
+    assert sorted(p.name for p in home.iterdir()) == ["ml-100k"]
+    # Said explicitly, it is cached, and every later load says the data is not the real one.
+    argv = ["--from-zip", str(edited), "--data-home", str(home), "--no-checksum", "--accept-different-data"]
+    with pytest.warns(UserWarning, match="is not the canonical MovieLens-100k"):
+        assert D.main(argv) == 0
+    assert json.loads((home / "ml-100k" / "manifest.json").read_text())["canonical"] is False
+    with pytest.warns(UserWarning, match=r"not the canonical MovieLens-100k.*--force"):
+        D.load_movielens_100k(home, download=False)
+
+
+def test_the_checksum_message_says_how_to_import_a_rezipped_copy(tmp_path, synthetic):
+    archive = testing.write_official_zip(synthetic, tmp_path / "ml-100k.zip")
+    with pytest.raises(D.DataError, match=r"SHA1 mismatch .* import it with --no-checksum"):
+        D.import_zip(archive, tmp_path / "home")
+
+
+def test_a_users_own_files_in_the_cache_folder_survive_a_reimport(tmp_path, synthetic, capsys):
+    cache = tmp_path / "ml-100k"
+    D._write_cache(cache, synthetic, source="first")
+    (cache / "my_notes.txt").write_text("ratings I want to remember")
+    (cache / "plots").mkdir()
+    (cache / "plots" / "a.png").write_bytes(b"\x89PNG")
+    D._write_cache(cache, synthetic, source="second", verbose=True)
+    assert (cache / "my_notes.txt").read_text() == "ratings I want to remember"
+    assert (cache / "plots" / "a.png").read_bytes() == b"\x89PNG"
+    assert "Kept your file(s) in" in capsys.readouterr().err
+    assert D._cache_problem(cache) is None and '"source": "second"' in (cache / "manifest.json").read_text()
+
+
+def test_a_data_folder_that_is_a_file_is_a_clear_error(tmp_path, monkeypatch):
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder")
+    monkeypatch.setenv("RECSYS_COURSE_DATA", str(afile))
+    with pytest.raises(D.DataError, match=r"data folder .*afile is a file, not a folder: set RECSYS_COURSE_DATA"):
+        D.fetch_movielens_100k(verbose=False)
+    monkeypatch.setenv("RECSYS_COURSE_DATA", str(afile / "below"))
+    with pytest.raises(D.DataError, match="part of that path is a file; set RECSYS_COURSE_DATA"):
+        D.fetch_movielens_100k(verbose=False)
+    assert afile.read_text() == "not a folder"
+
+
+def test_a_cache_path_that_is_a_file_is_refused_and_kept(tmp_path, official_source):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "ml-100k").write_text("mine")
+    with pytest.raises(D.DataError, match=r"ml-100k is a file, .* move or rename the file \(nothing was changed\)"):
+        D.load_movielens_100k(home, verbose=False)
+    assert (home / "ml-100k").read_text() == "mine"
+    assert sorted(p.name for p in home.iterdir()) == ["ml-100k"]
+
+
+def test_an_unwritable_data_folder_says_where_to_put_the_data(tmp_path, monkeypatch):
+    home = tmp_path / "readonly"
+    home.mkdir()
+    if os.geteuid() != 0:  # the real thing, where permissions bind
+        home.chmod(0o555)
+        try:
+            with pytest.raises(D.DataError, match=r"(?s)not writable: set RECSYS_COURSE_DATA"):
+                D.fetch_movielens_100k(home, verbose=False)
+            with pytest.raises(D.DataError, match=r"cannot make the data folder .*: set RECSYS_COURSE_DATA"):
+                D.fetch_movielens_100k(home / "below", verbose=False)
+        finally:
+            home.chmod(0o755)
+    # as root permissions do not bind: the same answer, with the check told the folder is read-only
+    real_access = os.access
+    monkeypatch.setattr(D.os, "access", lambda path, mode: False if Path(path) == home else real_access(path, mode))
+    with pytest.raises(D.DataError, match=r"readonly is not writable: set RECSYS_COURSE_DATA"):
+        D.fetch_movielens_100k(home, verbose=False)
+
+
+def test_a_tilde_in_the_data_path_means_the_home_folder(tmp_path, synthetic, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    archive = testing.write_official_zip(synthetic, tmp_path / "ml-100k.zip")
+    D.import_zip("~/ml-100k.zip", "~/data", verify_sha1=False)
+    assert D._cache_problem(tmp_path / "data" / "ml-100k") is None
+    assert not (tmp_path / "~").exists()
+    assert len(D.load_movielens_100k("~/data", download=False).ratings) == 100_000
+    monkeypatch.setenv("RECSYS_COURSE_DATA", "~/data")
+    assert D.data_home() == tmp_path / "data" and archive.exists()
+
+
+@pytest.mark.parametrize("manifest", [
+    {"format": 1, "sha256": ["ratings.csv", "movies.csv", "users.csv"]},
+    ["not", "a", "mapping"],
+    {"format": 1, "sha256": {"ratings.csv": 1}},
+], ids=["sha256-list", "manifest-list", "digest-not-text"])
+def test_a_malformed_manifest_is_unreadable_and_fetched_again(tmp_path, official_source, manifest):
+    D.fetch_movielens_100k(tmp_path, sources=("grouplens",), verbose=False)
+    (tmp_path / "ml-100k" / "manifest.json").write_text(json.dumps(manifest))
+    assert D._cache_problem(tmp_path / "ml-100k") == "unreadable manifest"
+    with pytest.raises(D.DataError, match=r"\(unreadable manifest\) and download=False"):
+        D.load_movielens_100k(tmp_path, download=False)
+    assert len(D.load_movielens_100k(tmp_path, verbose=False).ratings) == 100_000  # repaired, no --force
+
+
+def test_a_zip_with_a_corrupted_deflate_stream_is_a_data_error(tmp_path, synthetic):
+    archive = testing.write_official_zip(synthetic, tmp_path / "ml-100k.zip")
+    blob = archive.read_bytes()
+    with zipfile.ZipFile(archive) as zf:
+        info = zf.getinfo("ml-100k/u.data")
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    for offset in range(start + 200, start + info.compress_size, 997):  # find a flip zlib itself rejects
+        damaged = tmp_path / "damaged.zip"
+        damaged.write_bytes(blob[:offset] + bytes([blob[offset] ^ 0xFF]) + blob[offset + 1:])
+        try:
+            with zipfile.ZipFile(damaged) as zf:
+                zf.read("ml-100k/u.data")
+        except zlib.error:
+            break
+        except zipfile.BadZipFile:
+            continue
+    else:
+        pytest.fail("no single-byte flip gave a zlib.error")
+    with pytest.raises(D.DataError, match=r"damaged.zip is not a readable zip file \(Error -3 .*\): it is damaged"):
+        D.import_zip(damaged, tmp_path / "home", verify_sha1=False)
+
+
+def test_a_text_rating_names_the_row_and_the_value(tmp_path, small):
+    archive = _edited_zip(small, tmp_path, "u.data", b"1\t2\t3\t", b"1\t2\tthree\t")
+    with pytest.raises(D.DataError, match="rating number 2 of the ratings file has rating 'three': every field"):
+        D._parse_official_zip(archive)
+
+
+# Processes: a stand-in for pip that hangs, and a loader killed with SIGKILL.
+
+_SLOW_PIP = """
+import os, pathlib, time
+pathlib.Path(os.environ["SLOW_PIP_PIDFILE"]).write_text(str(os.getpid()))
+print("WARNING: Retrying (Retry(total=0)) after connection broken by 'ConnectTimeoutError()': /simple/recbole/",
+      file=__import__("sys").stderr, flush=True)
+time.sleep(120)
+"""
+
+
+@pytest.fixture()
+def slow_pip(tmp_path, monkeypatch):
+    """Make the RecBole source run a `pip` that never finishes; returns the file it writes its pid to."""
+    (tmp_path / "slowpip.py").write_text(_SLOW_PIP)
+    monkeypatch.setattr(D, "_PIP_MODULE", "slowpip")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    pidfile = tmp_path / "pip.pid"
+    monkeypatch.setenv("SLOW_PIP_PIDFILE", str(pidfile))
+    return pidfile
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie waiting to be reaped is not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+def _wait_for(condition, seconds=30.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_package_index_that_never_answers_fails_in_the_loaders_time(tmp_path, slow_pip, monkeypatch):
+    monkeypatch.setattr(D, "PIP_TIMEOUT_S", 3)
+    with pytest.raises(D.DataError, match=r"did not finish within 3 s: the package index does not answer; "
+                                          r"pip said: WARNING: Retrying .*ConnectTimeoutError"):
+        D.fetch_movielens_100k(tmp_path, sources=("recbole",), verbose=False)
+    assert not _running(int(slow_pip.read_text()))  # pip was ended, not left behind
+    assert list(tmp_path.glob(".download-*")) == []
+
+
+def test_the_pip_error_keeps_pips_cause(tmp_path, monkeypatch):
+    monkeypatch.setenv("PIP_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path))  # an empty folder: pip finds nothing
+    with pytest.raises(D.DataError, match=r"failed: ERROR: Could not find a version that satisfies the requirement "
+                                          r"recbole==1.2.1 .* \| ERROR: No matching distribution found"):
+        D.fetch_movielens_100k(tmp_path / "home", sources=("recbole",), verbose=False, retries=0)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the parent-death signal is Linux's")
+def test_a_killed_fetch_takes_pip_with_it_and_the_next_run_cleans_up(tmp_path, slow_pip, synthetic):
+    home = tmp_path / "home"
+    home.mkdir()
+    D._write_cache(home / "ml-100k", synthetic, source="grouplens")
+    fetch = subprocess.Popen([sys.executable, "-c", "import sys; from pathlib import Path; "
+                              "from recsys_course import data as D; D._PIP_MODULE = 'slowpip'; "
+                              "D._fetch_recbole(Path(sys.argv[1]), verbose=False, retries=0)", str(home)])
+    try:
+        assert _wait_for(slow_pip.exists), "pip never started"
+        pip = int(slow_pip.read_text())
+        assert len(list(home.glob(f".download-{fetch.pid}-*"))) == 1
+        fetch.kill()  # SIGKILL: no finally, no atexit
+        fetch.wait()
+        assert _wait_for(lambda: not _running(pip), 10), "pip outlived the loader that started it"
+    finally:
+        fetch.kill()
+    assert len(list(home.glob(".download-*"))) == 1  # what the killed run left ...
+    D.load_movielens_100k(home, download=False)
+    assert sorted(p.name for p in home.iterdir()) == ["ml-100k"]  # ... is gone after the next one
+
+
+def test_a_cache_write_killed_midway_is_cleaned_and_loses_nothing(tmp_path, synthetic):
+    home = tmp_path / "home"
+    home.mkdir()
+    D._write_cache(home / "ml-100k", synthetic, source="first")
+    (home / "ml-100k" / "my_notes.txt").write_text("mine")
+    script = ("import sys, time; from pathlib import Path; from recsys_course import data as D, testing\n"
+              "real = D._write_csv\n"
+              "def slow(frame, path):\n"
+              "    real(frame, path)\n"
+              "    if path.name == 'movies.csv':\n"
+              "        print('half written', flush=True); time.sleep(120)\n"
+              "D._write_csv = slow\n"
+              "D._write_cache(Path(sys.argv[1]), testing.synthetic_movielens(), source='second', "
+              "accept_different=True)\n")
+    writer = subprocess.Popen([sys.executable, "-c", script, str(home / "ml-100k")], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert writer.stdout.readline().strip() == "half written"
+        writer.kill()
+        writer.wait()
+    finally:
+        writer.kill()
+        writer.stdout.close()
+    assert len(list(home.glob(f".ml-100k-tmp-{writer.pid}-*"))) == 1
+    # a leftover of a process that is still running is not touched
+    alive = home / f".ml-100k-tmp-{os.getpid()}-inuse"
+    alive.mkdir()
+    data = D.load_movielens_100k(home, download=False)
+    assert len(data.ratings) == 100_000 and (home / "ml-100k" / "my_notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in home.iterdir()) == [alive.name, "ml-100k"]
+
+
+def test_a_run_killed_between_its_two_renames_gets_its_cache_back(tmp_path, synthetic):
+    # _replace_dir moves the old cache aside, then the new one in: a SIGKILL between the two leaves no cache
+    D._write_cache(tmp_path / "ml-100k", synthetic, source="first")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    pid = int(dead.stdout)
+    os.replace(tmp_path / "ml-100k", tmp_path / f".ml-100k-old-{pid}")
+    (tmp_path / f".ml-100k-tmp-{pid}-abcd").mkdir()
+    (tmp_path / f".ml-100k-tmp-{pid}-abcd" / "ratings.csv").write_text("user_id\n")
+    (tmp_path / f".download-{pid}-efgh").mkdir()
+    (tmp_path / ".ml-100k-old-999999999").write_text("a cache path that was a file, kept by an old version")
+    data = D.load_movielens_100k(tmp_path, download=False, verbose=False)
+    assert len(data.ratings) == 100_000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ml-100k"]
+
+
+# ------------------------------------------------------------------------ the real data, where it is cached
+
+
+@pytest.fixture()
+def real(monkeypatch):
+    """The cached real MovieLens-100k (skipped where it is not cached), with the real digests canonical again."""
+    monkeypatch.setattr(D, "CANONICAL_SHA256", REAL_SHA256)
+    if D._cache_problem(D._cache_dir(None)) is not None:
+        pytest.skip("MovieLens-100k is not cached here (make data)")
+    return D.load_movielens_100k(download=False)
+
+
+def test_the_cached_real_data_is_the_canonical_data_set(real):
+    manifest = json.loads((D._cache_dir(None) / D.MANIFEST).read_text())
+    assert manifest["sha256"] == REAL_SHA256  # (a cache written before the canonical check has no "canonical" key)
+
+
+def test_the_real_data_round_trips_through_an_official_zip_to_the_canonical_files(tmp_path, real):
+    """The canonical digests are of the real data, whichever source it came from: a re-zip imports unasked."""
+    archive = testing.write_official_zip(real, tmp_path / "ml-100k.zip")
+    again = D.import_zip(archive, tmp_path / "home", verify_sha1=False)
+    _assert_same(again, real)
+    manifest = json.loads((tmp_path / "home" / D.CACHE_NAME / D.MANIFEST).read_text())
+    assert manifest["sha256"] == REAL_SHA256
