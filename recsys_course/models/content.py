@@ -206,10 +206,23 @@ class ContentRecommender(Recommender):
         top = rank_by_score(scores, n)
         return pd.DataFrame({"item_id": top, "score": scores[top].to_numpy(), "source": "content"})
 
-    def explain(self, user_id, item_id, n: int = 5) -> pd.Series:
-        """The terms that contribute most to the item's score for the user (profile x item, per term)."""
+    def explain(self, user_id, item_id, n: int | None = 5) -> pd.Series:
+        """The item's score for the user taken apart by term: profile weight x movie weight / profile length.
+
+        The score is the cosine of profile and movie, so the contributions of
+        all the terms they share add up to it exactly. ``n`` keeps the ``n``
+        largest positive ones (the reasons to recommend); ``n=None`` returns
+        every non-zero one, negative included (the terms the user rates below
+        their average), largest first.
+        """
         row = self._row(item_id)
-        contribution = self.profile(user_id).multiply(self.item_features_[row]).toarray().ravel()
-        order = np.lexsort((self.terms_, -contribution))[: check_n(n)]
-        keep = order[contribution[order] > 0]
+        profile = self.profile(user_id)
+        length = np.sqrt(profile.multiply(profile).sum())
+        contribution = profile.multiply(self.item_features_[row]).toarray().ravel() / (length if length > 0 else 1.0)
+        order = np.lexsort((self.terms_, -contribution))
+        if n is None:
+            keep = order[contribution[order] != 0]
+        else:
+            keep = order[: check_n(n)]
+            keep = keep[contribution[keep] > 0]
         return pd.Series(contribution[keep], index=self.terms_[keep], name="contribution")

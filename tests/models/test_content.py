@@ -63,12 +63,25 @@ def test_a_movie_without_ratings_can_still_be_recommended(toy):
 
 
 def test_explain_lists_the_largest_products_of_profile_and_movie_weights(model):
-    products = pd.Series(model.profile(1).toarray().ravel() * model.item_features_[model.item_ids_.get_loc(8)]
-                         .toarray().ravel(), index=model.terms_)
+    profile = model.profile(1).toarray().ravel()
+    products = pd.Series(profile * model.item_features_[model.item_ids_.get_loc(8)].toarray().ravel(),
+                         index=model.terms_) / np.linalg.norm(profile)
     expected = products[products > 0].sort_values(ascending=False, kind="stable").iloc[:3]
     terms = model.explain(1, 8, n=3)
     assert terms.index.tolist() == expected.index.tolist()
     np.testing.assert_allclose(terms.to_numpy(), expected.to_numpy(), atol=1e-15)
+
+
+def test_explain_takes_the_score_apart_exactly(model):
+    """Every shared term's contribution, negatives included, adds up to the score (the cosine)."""
+    scores = model.score([1]).loc[1]
+    for item in model.item_ids_:
+        parts = model.explain(1, item, n=None)
+        assert parts.sum() == pytest.approx(scores[item], abs=1e-12)
+        assert (parts != 0).all() and parts.is_monotonic_decreasing
+    # negatives are part of it: user 1 shares disliked terms with 4 of the 8 movies
+    assert sum((model.explain(1, item, n=None) < 0).any() for item in model.item_ids_) == 4
+    assert (model.explain(1, 8) > 0).all()  # the default lists reasons to recommend only
 
 
 def test_bad_ids_and_unfitted_use(model, toy):
