@@ -16,23 +16,19 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from .checks import check_int
+
 __all__ = ["check_k", "check_list", "check_n", "rank_by_score", "top_n"]
-
-
-def _check_positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
 
 
 def check_n(n) -> int:
     """Validate the length of a recommendation list: an integer >= 1."""
-    return _check_positive_int("n", n)
+    return check_int("n", n, 1)
 
 
 def check_k(k) -> int:
     """Validate the cut-off ``k`` of a ranking metric: an integer >= 1."""
-    return _check_positive_int("k", k)
+    return check_int("k", k, 1)
 
 
 def check_list(recommended) -> list:
