@@ -1,6 +1,8 @@
 """Every exercise check accepts its reference solution and rejects wrong answers kindly."""
 
 import importlib.util
+import inspect
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -11,14 +13,18 @@ from recsys_course import exercises
 SOLUTIONS = sorted((Path(__file__).parent.parent / "notebooks" / "solutions").glob("*.py"))
 
 
-def _load(path):
+def _module(path):
     spec = importlib.util.spec_from_file_location(path.stem.replace("-", "_"), path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.SOLUTIONS
+    return module
 
 
-ALL_SOLUTIONS = {eid: fn for path in SOLUTIONS for eid, fn in _load(path).items()}
+MODULES = [_module(path) for path in SOLUTIONS]
+ALL_SOLUTIONS = {eid: fn for module in MODULES for eid, fn in module.SOLUTIONS.items()}
+# A find-the-bug exercise ships the buggy function the notebook shows; its solutions file keeps an
+# exact copy in PLANTED_BUGS so that the check is proven to catch the bug, not only to pass the fix.
+PLANTED_BUGS = {eid: fn for module in MODULES for eid, fn in getattr(module, "PLANTED_BUGS", {}).items()}
 
 
 def test_every_exercise_has_a_solution_and_every_solution_a_check():
@@ -31,6 +37,22 @@ def test_the_reference_solution_passes(exercise_id):
     verdict = exercises.verify(exercise_id, ALL_SOLUTIONS[exercise_id])
     assert verdict.passed, verdict.message
     assert "correct!" in verdict.message
+
+
+@pytest.mark.parametrize("exercise_id", sorted(PLANTED_BUGS))
+def test_the_check_catches_the_planted_bug(exercise_id):
+    assert exercise_id in ALL_SOLUTIONS, f"planted bug {exercise_id} has no fixed solution"
+    verdict = exercises.verify(exercise_id, PLANTED_BUGS[exercise_id])
+    assert not verdict.passed, f"the check of {exercise_id} passes the planted bug: {verdict.message}"
+
+
+@pytest.mark.parametrize("exercise_id", sorted(PLANTED_BUGS))
+def test_the_planted_bug_is_the_one_the_notebook_shows(exercise_id):
+    notebook, = (Path(__file__).parent.parent / "notebooks").glob(f"{exercise_id[:2]}_*.ipynb")
+    cells = ["".join(cell["source"]) for cell in json.loads(notebook.read_text())["cells"]
+             if cell["cell_type"] == "code"]
+    source = inspect.getsource(PLANTED_BUGS[exercise_id]).strip()
+    assert any(source in cell for cell in cells), f"{notebook.name} has no cell with this code:\n{source}"
 
 
 def test_a_wrong_answer_shows_expected_and_got(capsys):
