@@ -117,3 +117,61 @@ def tradeoff(table: pd.DataFrame, x: str, y: str, ax=None, title: str | None = N
             ax.annotate(str(name), (xv, yv), textcoords="offset points", xytext=(5, 4), fontsize=9)
     ax.set(title=title or f"{y} against {x}", xlabel=x, ylabel=y)
     return ax
+
+
+# notebook 01
+
+def ratings_per_week(ratings: pd.DataFrame, ax=None, title: str = "Ratings per week"):
+    """Bars of how many ratings arrived in each week, weeks counted from the day of the first rating.
+
+    A last week that the end of the data cuts short is hatched, so that its lower bar is not read as
+    a drop in activity.
+    """
+    import matplotlib.dates as mdates
+
+    ax = _axes(ax)
+    start = ratings["timestamp"].min().normalize()
+    week = (ratings["timestamp"] - start).dt.days // 7
+    counts = week.value_counts().reindex(range(int(week.max()) + 1), fill_value=0)
+    starts = start + pd.to_timedelta(counts.index.to_numpy() * 7, unit="D")
+    bars = ax.bar(starts, counts.to_numpy(), width=6, align="edge", color="tab:blue")
+    last_day = ratings["timestamp"].max().normalize()
+    if last_day < starts[-1] + pd.Timedelta(days=6):  # the data stops before the week's seventh day
+        bars[-1].set(hatch="//", facecolor="white", edgecolor="tab:blue", label="partial week")
+        ax.legend()
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
+    ax.set(title=title, xlabel="week (date it starts)", ylabel="ratings per week")
+    return ax
+
+
+_SPANS = {"1 min": 1 / 60, "10 min": 1 / 6, "1 hour": 1.0, "1 day": 24.0, "1 week": 168.0, "1 month": 730.0,
+          "6 months": 4380.0, "1 year": 8760.0}
+
+
+def rating_span(ratings: pd.DataFrame, ax=None, title: str = "How long each user kept rating"):
+    """Histogram of each user's time from first to last rating, on a log scale from a minute to months.
+
+    Spans under a minute are counted in the first bin. The median user is marked.
+    """
+    ax = _axes(ax)
+    times = ratings.groupby("user_id")["timestamp"]
+    hours = ((times.max() - times.min()).dt.total_seconds() / 3600).clip(lower=_SPANS["1 min"])
+    top = max(float(hours.max()), _SPANS["1 day"])
+    ax.hist(hours, bins=np.geomspace(_SPANS["1 min"], top * 1.01, 41), color="tab:blue")
+    median = float(hours.median())
+    ax.axvline(median, color="tab:orange", linestyle="--", label=f"median user: {_duration(median)}")
+    ax.set_xscale("log")
+    shown = {name: h for name, h in _SPANS.items() if h <= top * 1.01}
+    ax.set_xticks(list(shown.values()), list(shown.keys()))
+    ax.xaxis.set_minor_locator(plt.NullLocator())
+    ax.set(title=title, xlabel="time from a user's first to last rating (log scale)", ylabel="number of users")
+    ax.legend()
+    return ax
+
+
+def _duration(hours: float) -> str:
+    if hours < 1:
+        return f"{hours * 60:.0f} minutes"
+    if hours < 48:
+        return f"{hours:.1f} hours"
+    return f"{hours / 24:.0f} days"
