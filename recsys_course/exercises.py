@@ -169,6 +169,49 @@ def _ref_implicit() -> set:
     return {(u, i) for u, i, r in zip(ratings["user_id"], ratings["item_id"], ratings["rating"]) if r >= 4}
 
 
+def _toy_csr():
+    from .data import rating_matrix
+
+    return rating_matrix(_toy_ratings())
+
+
+def _close_flat(got: Any, expected: list) -> bool:
+    try:  # a (n, 1) np.matrix from a sparse sum is as good as a flat array
+        return _close_lists(np.asarray(got, float).ravel(), expected)
+    except (TypeError, ValueError):
+        return False
+
+
+@exercise("01.4", "find the bug: each user's mean rating",
+          run=lambda f: f(_toy_csr()),
+          compare=_close_flat,
+          hint="compare each user's result with the average of the ratings that user actually gave: "
+               "a cell nobody filled in is not a rating.")
+def _ref_user_means() -> list:
+    # one mean per user in row order (sorted user ids), from the rating rows themselves, no matrix
+    ratings = _toy_ratings()
+    means = []
+    for user in sorted(set(ratings["user_id"])):
+        given = [r for u, r in zip(ratings["user_id"], ratings["rating"]) if u == user]
+        means.append(sum(given) / len(given))
+    return means
+
+
+@exercise("01.5", "popularity in the last days of the data",
+          run=lambda f: list(f(_toy_ratings(), 14)),
+          compare=_close_lists,
+          hint="keep the ratings whose timestamp is later than (latest timestamp - days), count them per "
+               "movie, and sort: most ratings first, ties by the smaller item_id.")
+def _ref_popular_recently() -> list:
+    ratings = _toy_ratings()
+    since = max(ratings["timestamp"]) - pd.Timedelta(days=14)
+    counts: dict = {}
+    for item, when in zip(ratings["item_id"], ratings["timestamp"]):
+        if when > since:
+            counts[item] = counts.get(item, 0) + 1
+    return sorted(counts, key=lambda item: (-counts[item], item))
+
+
 # ------------------------------------------------------------------ notebook 02
 
 def _toy_matrix() -> pd.DataFrame:

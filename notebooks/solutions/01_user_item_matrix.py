@@ -27,4 +27,33 @@ def to_implicit(ratings: pd.DataFrame, threshold: int) -> pd.DataFrame:
     return ratings.loc[ratings["rating"] >= threshold, ["user_id", "item_id"]].reset_index(drop=True)
 
 
-SOLUTIONS = {"01.1": sparsity, "01.2": top_share, "01.3": to_implicit}
+# Exercise 01.4 shows this function, with its bug, exactly as the notebook does:
+def user_means(R):
+    """Mean rating of each user (row) of a CSR rating matrix, over the movies that user rated."""
+    sums = np.asarray(R.sum(axis=1)).ravel()
+    counts = R.shape[1]
+    return sums / counts
+
+
+def fixed_user_means(R):
+    """Exercise 01.4, fixed: divide each row's sum by its number of stored (known) cells.
+
+    The bug divided by ``R.shape[1]``, the number of columns, as if every unknown cell were a 0-star
+    rating: a user who rated 4 of 8 movies got half their true mean.
+    """
+    sums = np.asarray(R.sum(axis=1)).ravel()
+    counts = np.diff(R.indptr)  # stored cells per row, i.e. ratings per user
+    return sums / counts
+
+
+def popular_recently(ratings: pd.DataFrame, days: int) -> list:
+    """Exercise 01.5: item ids by number of ratings in the last ``days`` days, most first, ties by item id."""
+    since = ratings["timestamp"].max() - pd.Timedelta(days=days)
+    recent = ratings[ratings["timestamp"] > since]
+    counts = recent.groupby("item_id").size()  # sorted by item id, so a stable sort keeps ties that way
+    return counts.sort_values(ascending=False, kind="stable").index.tolist()
+
+
+SOLUTIONS = {"01.1": sparsity, "01.2": top_share, "01.3": to_implicit, "01.4": fixed_user_means,
+             "01.5": popular_recently}
+PLANTED_BUGS = {"01.4": user_means}
