@@ -297,6 +297,63 @@ def _ref_predict() -> list:
     return out
 
 
+
+def _unknown_cells() -> list:
+    R = _toy_matrix()
+    return [(u, i) for u in R.index for i in R.columns if np.isnan(R.loc[u, i])]
+
+
+def _run_predict_signed(f: Callable) -> list:
+    R = _toy_matrix()
+    sim = pd.DataFrame(_ref_pearson_matrix(), index=R.index, columns=R.index)
+    return [float(f(R, sim, u, i, 2)) for u, i in _unknown_cells()]
+
+
+@exercise("02.4", "k-NN prediction with negative similarities",
+          run=_run_predict_signed,
+          compare=_close_lists,
+          hint="look at a cell where the only neighbour has a negative similarity (Alice and Titanic: Carol, -1): "
+               "should a neighbour who disagrees pull the prediction up or down, and does the function do that?")
+def _ref_predict_signed() -> list:
+    R = _toy_matrix()
+    S = _ref_pearson_matrix()
+    users = list(R.index)
+    out = []
+    for u, i in _unknown_cells():
+        a = users.index(u)
+        raters = [b for b, v in enumerate(users) if not np.isnan(R.loc[v, i])]
+        raters.sort(key=lambda b: -abs(S[a, b]))        # stable: ties keep the row order
+        chosen = [b for b in raters[:2] if S[a, b] != 0]
+        mean_u = float(np.nanmean(R.loc[u].to_numpy(float)))
+        num = sum(S[a, b] * (R.loc[users[b], i] - np.nanmean(R.loc[users[b]].to_numpy(float))) for b in chosen)
+        den = sum(abs(S[a, b]) for b in chosen)
+        out.append(float(mean_u + num / den) if chosen else mean_u)
+    return out
+
+
+def _run_significance(f: Callable) -> list:
+    R = _toy_matrix()
+    sim = pd.DataFrame(_ref_pearson_matrix(), index=R.index, columns=R.index)
+    return np.asarray(f(R, sim, 3), dtype=float).tolist()
+
+
+@exercise("02.5", "significance weighting",
+          run=_run_significance,
+          compare=_close_nested,
+          hint="count the movies each pair of users both rated (R.notna() as 0/1, times its transpose), "
+               "then multiply each similarity by min(count, cutoff) / cutoff.")
+def _ref_significance() -> list:
+    R = _toy_matrix()
+    S = _ref_pearson_matrix()
+    known = ~np.isnan(R.to_numpy(float))
+    out = np.empty_like(S)
+    for a in range(len(R)):
+        for b in range(len(R)):
+            n = int((known[a] & known[b]).sum())
+            out[a, b] = S[a, b] * min(n, 3) / 3
+    return out.tolist()
+
+
 # ------------------------------------------------------------------ notebook 04
 
 def _toy_weights() -> pd.DataFrame:

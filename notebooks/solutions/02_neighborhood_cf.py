@@ -39,4 +39,46 @@ def predict_knn(R: pd.DataFrame, sim: pd.DataFrame, user, item, k: int) -> float
     return float(mean_u + (top * deviations).sum() / top.sum())
 
 
-SOLUTIONS = {"02.1": cosine_corated, "02.2": pearson_corated, "02.3": predict_knn}
+def predict_signed(R, sim, user, item, k):
+    """Mean-centred k-NN prediction that also learns from users who disagree (negative similarity)."""
+    raters = R.index[R[item].notna()]
+    top = sim.loc[user, raters].abs().sort_values(ascending=False, kind="stable").index[:k]
+    s = sim.loc[user, top]
+    s = s[s != 0]
+    mean_u = R.loc[user].mean()
+    if s.empty:
+        return float(mean_u)
+    deviations = R.loc[s.index, item] - R.loc[s.index].mean(axis=1)
+    return float(mean_u + (s * deviations).sum() / s.sum())
+
+
+def predict_signed_fixed(R: pd.DataFrame, sim: pd.DataFrame, user, item, k: int) -> float:
+    """Exercise 02.4, fixed: divide by the sum of |s|, so a neighbour who disagrees pulls the other way.
+
+    The planted bug (``predict_signed`` above, exactly as the notebook shows it) divides by the plain
+    sum of the similarities: with one neighbour of similarity -1 the two minus signs cancel and the
+    disagreeing neighbour pulls the prediction up instead of down.
+    """
+    raters = R.index[R[item].notna()]
+    top = sim.loc[user, raters].abs().sort_values(ascending=False, kind="stable").index[:k]
+    s = sim.loc[user, top]
+    s = s[s != 0]
+    mean_u = R.loc[user].mean()
+    if s.empty:
+        return float(mean_u)
+    deviations = R.loc[s.index, item] - R.loc[s.index].mean(axis=1)
+    return float(mean_u + (s * deviations).sum() / s.abs().sum())
+
+
+def significance_weighting(R: pd.DataFrame, sim: pd.DataFrame, cutoff: int = 50) -> pd.DataFrame:
+    """Exercise 02.5: similarities multiplied by min(n_common, cutoff) / cutoff (Herlocker et al., 1999)."""
+    known = R.notna().astype(float)
+    n_common = known @ known.T                      # users x users: movies both rated
+    return sim * (np.minimum(n_common, cutoff) / cutoff).to_numpy()
+
+
+SOLUTIONS = {"02.1": cosine_corated, "02.2": pearson_corated, "02.3": predict_knn,
+             "02.4": predict_signed_fixed, "02.5": significance_weighting}
+
+# The bug the notebook plants in exercise 02.4, exactly as its cell shows it.
+PLANTED_BUGS = {"02.4": predict_signed}
