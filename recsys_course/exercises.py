@@ -368,7 +368,7 @@ def _ref_popularity_token() -> list:
 
     movies = load_toy().movies
     counts = _toy_counts_without_one().to_dict()
-    return [f"{doc} popularity_{int(math.floor(math.log2(1 + counts.get(item, 0))))}"
+    return [f"{doc} popularity_{math.floor(math.log2(1 + counts.get(item, 0)))}"
             for item, doc in zip(movies["item_id"], _toy_documents())]
 
 # ------------------------------------------------------------------ notebook 05
