@@ -419,6 +419,58 @@ def _ref_profiles() -> list:
     return out
 
 
+
+def _same_ranking(got: Any, expected: pd.Series) -> bool:
+    if not isinstance(got, pd.Series) or list(got.index) != list(expected.index):
+        return False
+    try:
+        return bool(np.allclose(got.to_numpy(float), expected.to_numpy(float), rtol=0, atol=1e-9))
+    except (TypeError, ValueError):
+        return False
+
+
+@exercise("04.4", "find the bug: rank movies by cosine with a profile",
+          run=lambda f: f(_toy_weights().loc["Inception"], _toy_weights()),
+          compare=_same_ranking,
+          hint="a cosine is at most 1, and a movie compared with itself scores exactly 1; compare the lengths "
+               "(np.linalg.norm) of a few rows of the vectors and ask what the formula does with them.")
+def _ref_cosine_ranking() -> pd.Series:
+    V = _toy_weights()
+    p = [float(v) for v in V.loc["Inception"]]
+    cosines = {}
+    for title, row in V.iterrows():
+        x = [float(v) for v in row]
+        dot = sum(a * b for a, b in zip(x, p))
+        cosines[title] = dot / (sum(a * a for a in x) ** 0.5 * sum(b * b for b in p) ** 0.5)
+    order = sorted(cosines, key=lambda t: -cosines[t])
+    return pd.Series([cosines[t] for t in order], index=pd.Index(order, name=V.index.name))
+
+
+def _toy_counts_without_one() -> pd.Series:
+    """Ratings per toy movie, one movie left out (it must get popularity_0, like a new movie)."""
+    counts = load_toy().ratings.groupby("item_id").size()
+    return counts.drop(counts.index[-1])
+
+
+def _run_popularity_token(f: Callable) -> list:
+    from .models.content import movie_documents
+
+    return list(f(movie_documents(load_toy().movies), _toy_counts_without_one()))
+
+
+@exercise("04.5", "extend: a popularity token in each movie's document",
+          run=_run_popularity_token,
+          compare=lambda got, expected: got == expected,
+          hint="n = the movie's count, 0 when the movie is not in counts (reindex with fill_value=0); append "
+               "' popularity_' + str(int(floor(log2(1 + n)))) to its document, keeping the documents' order.")
+def _ref_popularity_token() -> list:
+    import math
+
+    movies = load_toy().movies
+    counts = _toy_counts_without_one().to_dict()
+    return [f"{doc} popularity_{math.floor(math.log2(1 + counts.get(item, 0)))}"
+            for item, doc in zip(movies["item_id"], _toy_documents())]
+
 # ------------------------------------------------------------------ notebook 05
 
 _AGES = (7, 17, 18, 24, 25, 34, 35, 44, 45, 49, 50, 55, 56, 73)
