@@ -68,3 +68,8 @@ def test_tradeoff_has_one_labelled_point_per_model():
     assert ax.collections[0].get_offsets().tolist() == [[0.6, 0.3], [0.8, 0.1]]
     assert [t.get_text() for t in ax.texts] == ["a", "b"]
     assert _labelled(ax)
+
+
+def test_the_style_is_sharp_enough_for_a_projector():
+    plots.set_style()
+    assert matplotlib.rcParams["figure.dpi"] >= 110
