@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-__all__ = ["heatmap", "leaderboard", "long_tail", "rating_distribution", "set_style", "spy", "tradeoff"]
+__all__ = ["heatmap", "leaderboard", "long_tail", "rating_distribution", "set_style", "slope", "spy", "tradeoff"]
 
 
 def set_style() -> None:
@@ -116,4 +116,36 @@ def tradeoff(table: pd.DataFrame, x: str, y: str, ax=None, title: str | None = N
         for name, (xv, yv) in table[[x, y]].iterrows():
             ax.annotate(str(name), (xv, yv), textcoords="offset points", xytext=(5, 4), fontsize=9)
     ax.set(title=title or f"{y} against {x}", xlabel=x, ylabel=y)
+    return ax
+
+
+def slope(table: pd.DataFrame, start: str, end: str, ax=None, title: str | None = None, ylabel: str | None = None,
+          colors: dict | None = None, min_gap: float = 0.04):
+    """Slope chart: one line per row of ``table``, from its ``start`` column to its ``end`` column.
+
+    Shows who gains and who loses between two conditions (e.g. a random and a
+    temporal split). Rows with identical values in both columns share one line
+    and one label; labels at the right end are pushed apart by at least
+    ``min_gap`` of the axis height so that none overlap. ``colors`` maps a row
+    name to a colour (default: one colour for all).
+    """
+    ax = _axes(ax)
+    groups = table[[start, end]].groupby([table[start], table[end]], sort=False)
+    lines = [(", ".join(map(str, g.index)), g.index[0], a, b) for (a, b), g in groups]
+    low = min(table[start].min(), table[end].min())
+    high = max(table[start].max(), table[end].max())
+    ax.set_ylim(0 if low >= 0 else low * 1.1, high * 1.1)  # from zero: a drop is drawn to scale
+    gap = min_gap * (ax.get_ylim()[1] - ax.get_ylim()[0])
+    placed = []
+    for label, first, a, b in sorted(lines, key=lambda line: line[3]):
+        y = b if not placed else max(b, placed[-1] + gap)
+        placed.append(y)
+        color = (colors or {}).get(first, "tab:blue")
+        ax.plot([0, 1], [a, b], marker="o", color=color, lw=2)
+        ax.annotate(f"{label} ({b:.3f})", (1, b), xytext=(1.04, y), textcoords="data", va="center", fontsize=9,
+                    color=color, arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5} if y != b else None)
+    ax.set_xlim(-0.15, 1.9)
+    ax.set_xticks([0, 1], [start, end])
+    ax.grid(axis="x", visible=False)
+    ax.set(title=title or f"{ylabel or 'metric'}: {start} against {end}", ylabel=ylabel or "")
     return ax
