@@ -10,7 +10,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-__all__ = ["heatmap", "leaderboard", "long_tail", "rating_distribution", "set_style", "slope", "spy", "tradeoff"]
+__all__ = ["heatmap", "leaderboard", "long_tail", "rating_distribution", "set_style", "slope", "spy", "tradeoff",
+           "tradeoff_spread"]
 
 
 def set_style() -> None:
@@ -148,4 +149,35 @@ def slope(table: pd.DataFrame, start: str, end: str, ax=None, title: str | None 
     ax.set_xticks([0, 1], [start, end])
     ax.grid(axis="x", visible=False)
     ax.set(title=title or f"{ylabel or 'metric'}: {start} against {end}", ylabel=ylabel or "")
+    return ax
+
+
+def tradeoff_spread(table: pd.DataFrame, x: str, y: str, ax=None, title: str | None = None, min_gap: float = 0.05):
+    """:func:`tradeoff` for crowded tables: identical points share one label, close labels are pushed apart.
+
+    The y axis starts at zero (a gap between models is drawn to scale). A
+    label sits to the right of its point; when points are close in x, their
+    labels are moved up until they are at least ``min_gap`` of the axis height
+    apart, with a thin line back to the point.
+    """
+    ax = _axes(ax)
+    ax.scatter(table[x], table[y], s=50, color="tab:orange", zorder=3)
+    groups = table[[x, y]].groupby([table[x], table[y]], sort=False)
+    points = sorted(((xv, yv, ", ".join(map(str, g.index))) for (xv, yv), g in groups), key=lambda p: (p[1], p[0]))
+    ax.set_ylim(0, table[y].max() * 1.15)
+    x_low, x_high = table[x].min(), table[x].max()
+    span = x_high - x_low or 1.0
+    ax.set_xlim(x_low - 0.05 * span, x_high + 0.3 * span)  # room for the labels on the right
+    near, gap = 0.2 * span, min_gap * ax.get_ylim()[1]
+    placed = []
+    for xv, yv, label in points:
+        ly = yv
+        for px, py in placed:
+            if abs(px - xv) < near and ly < py + gap:
+                ly = py + gap
+        placed.append((xv, ly))
+        ax.annotate(label, (xv, yv), xytext=(xv + 0.02 * span, ly + 0.01 * ax.get_ylim()[1]),
+                    textcoords="data", fontsize=9, va="bottom", annotation_clip=False,
+                    arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5} if ly != yv else None)
+    ax.set(title=title or f"{y} against {x}", xlabel=x, ylabel=y)
     return ax

@@ -25,3 +25,15 @@ def test_slope_draws_one_line_per_distinct_row_and_spreads_the_labels():
     assert [t.get_text() for t in ax.get_xticklabels()] == ["random", "temporal"]
     assert ax.lines[0].get_color() in ("tab:orange", "tab:blue")
     plt.close("all")
+
+
+def test_tradeoff_spread_merges_identical_points_and_keeps_labels_apart():
+    table = pd.DataFrame({"diversity": [0.70, 0.75, 0.75, 0.76, 0.50], "ndcg@10": [0.16, 0.108, 0.108, 0.103, 0.04]},
+                         index=["a", "b", "c", "d", "e"])
+    ax = plots.tradeoff_spread(table, "diversity", "ndcg@10")
+    labels = {t.get_text(): t.get_position() for t in ax.texts}
+    assert set(labels) == {"a", "b, c", "d", "e"}
+    gap = 0.05 * ax.get_ylim()[1]
+    assert labels["b, c"][1] - labels["d"][1] >= gap - 1e-12      # close in x: pushed apart
+    assert ax.get_ylim()[0] == 0 and ax.get_xlim()[1] > 0.76 and ax.get_xlabel() == "diversity"
+    plt.close("all")
