@@ -700,3 +700,51 @@ def _ref_sample_size() -> list:
     return [sample_size(p, lift) for p, lift in _AB_CASES]
 
 
+_NDCG_CASES = (
+    ([3, 4, 5, 7, 8], {1, 4, 7}, 5),             # the notebook's worked example: 0.4982
+    ([1, 2, 3], {1, 2, 3}, 3),                   # perfect list
+    ([9, 1, 2], {1, 2, 3, 4, 5, 6, 7}, 3),       # more relevant items than k
+    ([1, 9, 9.5, 2], {1, 2, 3, 4, 5}, 2),        # more relevant items than k, hits beyond k
+    ([5, 6], {1}, 10),                           # no hit, list shorter than k
+)
+
+
+@exercise("07.4", "find the bug: NDCG at k",
+          run=lambda f: [float(f(list(rec), set(rel), k)) for rec, rel, k in _NDCG_CASES],
+          compare=_close_lists,
+          hint="a perfect list of k items must score exactly 1, even for a user with more than k relevant "
+               "items: which positions can the ideal list fill?")
+def _ref_ndcg() -> list:
+    # from the definition: DCG over the first k positions, divided by the DCG of the best possible top k
+    out = []
+    for recommended, relevant, k in _NDCG_CASES:
+        discounts = 1 / np.log2(np.arange(2, k + 2))
+        hits = np.array([item in relevant for item in recommended[:k]], dtype=float)
+        out.append(float(hits @ discounts[:len(hits)] / discounts[:min(len(relevant), k)].sum()))
+    return out
+
+
+_GINI_CASES = (
+    ({1: [1, 2], 2: [2, 1], 3: [1, 2]}, [1, 2]),          # every item shown equally often: 0
+    ({1: [1, 2], 2: [1, 2]}, [1, 2, 3, 4]),               # half the catalogue never shown: 0.5
+    ({1: [1], 2: [1], 3: [1], 4: [2]}, [1, 2, 3]),        # one item takes most of the exposure
+    ({1: [5, 6, 7], 2: [5, 8], 3: [5]}, [5, 6, 7, 8, 9]),
+)
+
+
+@exercise("07.5", "extend: the Gini index of exposure",
+          run=lambda f: [float(f({u: list(items) for u, items in recs.items()}, list(catalog)))
+                         for recs, catalog in _GINI_CASES],
+          compare=_close_lists,
+          hint="count how often each catalogue item appears in all the lists (0 for an item never shown), "
+               "sort the counts ascending, then G = sum_i (2i - n - 1) c_i / (n * sum(c)) with i = 1..n.")
+def _ref_exposure_gini() -> list:
+    # mean absolute difference between all pairs of counts, over twice the mean: the textbook definition
+    out = []
+    for recs, catalog in _GINI_CASES:
+        shown = [item for items in recs.values() for item in items]
+        c = np.array([shown.count(item) for item in catalog], dtype=float)
+        out.append(float(np.abs(c[:, None] - c[None, :]).mean() / (2 * c.mean())))
+    return out
+
+

@@ -10,7 +10,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-__all__ = ["heatmap", "leaderboard", "long_tail", "rating_distribution", "set_style", "spy", "tradeoff"]
+__all__ = ["heatmap", "leaderboard", "long_tail", "rating_distribution", "rating_span", "ratings_per_week",
+           "set_style", "slope", "spy", "tradeoff", "tradeoff_spread"]
 
 
 def set_style() -> None:
@@ -175,3 +176,66 @@ def _duration(hours: float) -> str:
     if hours < 48:
         return f"{hours:.1f} hours"
     return f"{hours / 24:.0f} days"
+
+
+def slope(table: pd.DataFrame, start: str, end: str, ax=None, title: str | None = None, ylabel: str | None = None,
+          colors: dict | None = None, min_gap: float = 0.04):
+    """Slope chart: one line per row of ``table``, from its ``start`` column to its ``end`` column.
+
+    Shows who gains and who loses between two conditions (e.g. a random and a
+    temporal split). Rows with identical values in both columns share one line
+    and one label; labels at the right end are pushed apart by at least
+    ``min_gap`` of the axis height so that none overlap. ``colors`` maps a row
+    name to a colour (default: one colour for all).
+    """
+    ax = _axes(ax)
+    groups = table[[start, end]].groupby([table[start], table[end]], sort=False)
+    lines = [(", ".join(map(str, g.index)), g.index[0], a, b) for (a, b), g in groups]
+    low = min(table[start].min(), table[end].min())
+    high = max(table[start].max(), table[end].max())
+    ax.set_ylim(0 if low >= 0 else low * 1.1, high * 1.1)  # from zero: a drop is drawn to scale
+    gap = min_gap * (ax.get_ylim()[1] - ax.get_ylim()[0])
+    placed = []
+    for label, first, a, b in sorted(lines, key=lambda line: line[3]):
+        y = b if not placed else max(b, placed[-1] + gap)
+        placed.append(y)
+        color = (colors or {}).get(first, "tab:blue")
+        ax.plot([0, 1], [a, b], marker="o", color=color, lw=2)
+        ax.annotate(f"{label} ({b:.3f})", (1, b), xytext=(1.04, y), textcoords="data", va="center", fontsize=9,
+                    color=color, arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5} if y != b else None)
+    ax.set_xlim(-0.15, 1.9)
+    ax.set_xticks([0, 1], [start, end])
+    ax.grid(axis="x", visible=False)
+    ax.set(title=title or f"{ylabel or 'metric'}: {start} against {end}", ylabel=ylabel or "")
+    return ax
+
+
+def tradeoff_spread(table: pd.DataFrame, x: str, y: str, ax=None, title: str | None = None, min_gap: float = 0.05):
+    """:func:`tradeoff` for crowded tables: identical points share one label, close labels are pushed apart.
+
+    The y axis starts at zero (a gap between models is drawn to scale). A
+    label sits to the right of its point; when points are close in x, their
+    labels are moved up until they are at least ``min_gap`` of the axis height
+    apart, with a thin line back to the point.
+    """
+    ax = _axes(ax)
+    ax.scatter(table[x], table[y], s=50, color="tab:orange", zorder=3)
+    groups = table[[x, y]].groupby([table[x], table[y]], sort=False)
+    points = sorted(((xv, yv, ", ".join(map(str, g.index))) for (xv, yv), g in groups), key=lambda p: (p[1], p[0]))
+    ax.set_ylim(0, table[y].max() * 1.15)
+    x_low, x_high = table[x].min(), table[x].max()
+    span = x_high - x_low or 1.0
+    ax.set_xlim(x_low - 0.05 * span, x_high + 0.3 * span)  # room for the labels on the right
+    near, gap = 0.2 * span, min_gap * ax.get_ylim()[1]
+    placed = []
+    for xv, yv, label in points:
+        ly = yv
+        for px, py in placed:
+            if abs(px - xv) < near and ly < py + gap:
+                ly = py + gap
+        placed.append((xv, ly))
+        ax.annotate(label, (xv, yv), xytext=(xv + 0.02 * span, ly + 0.01 * ax.get_ylim()[1]),
+                    textcoords="data", fontsize=9, va="bottom", annotation_clip=False,
+                    arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5} if ly != yv else None)
+    ax.set(title=title or f"{y} against {x}", xlabel=x, ylabel=y)
+    return ax

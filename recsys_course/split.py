@@ -15,6 +15,8 @@ missing timestamps (``NaT``: no side of a cut-off).
                     at or after; users/items first seen after the cut-off
                     are dropped from test or kept and flagged
 ``leave_last_out``  each user's last ``n`` ratings by time go to test
+``per_user_temporal_split`` each user's last ``test_size`` share of
+                    ratings by time goes to test
 ``cold_start_split`` a share of the items (or users) with *all* their
                     ratings go to test: they are unseen at training time
 ==================  =====================================================
@@ -30,7 +32,8 @@ import pandas as pd
 
 from .checks import check_choice, check_fraction, check_int, check_ratings, check_timestamps
 
-__all__ = ["Split", "cold_start_split", "kfold", "leave_last_out", "random_split", "temporal_split"]
+__all__ = ["Split", "cold_start_split", "kfold", "leave_last_out", "per_user_temporal_split", "random_split",
+           "temporal_split"]
 
 
 class Split(NamedTuple):
@@ -197,6 +200,50 @@ def leave_last_out(ratings: pd.DataFrame, n: int = 1) -> Split:
                 f"{per_user.max()}), and a user needs one left to train on: choose n < {per_user.max()}")
     too_short = int((per_user <= n).sum())
     return Split(train, test, _summary("leave_last_out", train, test, n=n, users_kept_in_train=too_short))
+
+
+def per_user_temporal_split(ratings: pd.DataFrame, test_size: float = 0.2, cold_start: str = "drop") -> Split:
+    """Each user's last ``test_size`` share of ratings by time goes to test, the rest to train.
+
+    A user with ``n_u`` ratings gives their last ``round(test_size * n_u)``
+    ratings to test (halves rounded up; ties in time broken by the order of
+    the rows); a user for whom that rounds to 0 stays entirely in train.
+    Every user is tested on their own future, and almost every user is
+    tested, which gives a leaderboard many more test users than one global
+    cut-off. The price: different users' test ratings come
+    from different times, so train still holds other users' ratings made
+    after some test ratings.
+
+    cold_start : {"drop", "keep"}
+        Test ratings of an item with no rating in train: ``"drop"`` removes
+        them (counted in the summary as ``cold_start_ratings``); ``"keep"``
+        keeps them with a boolean column ``cold_item``.
+
+    >>> from recsys_course.data import load_toy
+    >>> train, test, summary = per_user_temporal_split(load_toy().ratings, test_size=0.25, cold_start="keep")
+    >>> summary["train_ratings"], summary["test_ratings"], summary["test_users"], summary["cold_start_ratings"]
+    (18, 5, 5, 3)
+    """
+    check_fraction("test_size", test_size)
+    check_choice("cold_start", cold_start, ("drop", "keep"))
+    ratings = _checked(ratings, by_time=True)
+    order = np.lexsort((np.arange(len(ratings)), ratings["timestamp"].to_numpy(), ratings["user_id"].to_numpy()))
+    by_user = pd.Series(ratings["user_id"].to_numpy()[order])
+    counts = by_user.groupby(by_user).transform("size").to_numpy()
+    rank_from_end = by_user.groupby(by_user).cumcount(ascending=False).to_numpy()
+    n_test = np.floor(test_size * counts + 0.5).astype(int)  # round half up, the same on every platform
+    in_test = np.zeros(len(ratings), dtype=bool)
+    in_test[order] = rank_from_end < n_test
+    train, test = ratings[~in_test], ratings[in_test]
+    _both_sides("per_user_temporal_split", train, test, f"test_size={test_size!r} rounds to "
+                f"{'no' if test.empty else 'every'} rating of every user; choose a share that leaves "
+                "each user some ratings on both sides")
+    cold_item = ~test["item_id"].isin(train["item_id"])
+    kept_in_train = int(ratings["user_id"].nunique() - test["user_id"].nunique())
+    extra = {"test_size": test_size, "users_kept_in_train": kept_in_train, "cold_start_ratings": int(cold_item.sum()),
+             "cold_start": cold_start}
+    test = test[~cold_item] if cold_start == "drop" else test.assign(cold_item=cold_item.to_numpy())
+    return Split(train, test, _summary("per_user_temporal", train, test, **extra))
 
 
 def cold_start_split(

@@ -7,6 +7,7 @@ through its check in ``recsys_course.exercises``.
 import math
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 
@@ -38,4 +39,31 @@ def sample_size(p_control: float, lift: float) -> int:
     return math.ceil(spread**2 / (p_treatment - p_control) ** 2)
 
 
-SOLUTIONS = {"07.1": average_precision, "07.2": mmr_next, "07.3": sample_size}
+# Exercise 07.4 (find the bug): the function exactly as the notebook shows it, then the fix.
+def ndcg_at_k(recommended, relevant, k):
+    """NDCG@k of one ranked list, binary relevance."""
+    dcg = sum(1 / np.log2(position + 1)
+              for position, item in enumerate(recommended[:k], start=1) if item in relevant)
+    ideal = sum(1 / np.log2(position + 1) for position in range(1, len(relevant) + 1))
+    return dcg / ideal
+
+
+def ndcg_at_k_fixed(recommended, relevant, k):
+    """Exercise 07.4: the ideal list has only k positions, so it holds min(|relevant|, k) hits."""
+    dcg = sum(1 / np.log2(position + 1)
+              for position, item in enumerate(recommended[:k], start=1) if item in relevant)
+    ideal = sum(1 / np.log2(position + 1) for position in range(1, min(len(relevant), k) + 1))
+    return dcg / ideal
+
+
+def exposure_gini(recommendations, catalog) -> float:
+    """Exercise 07.5: Gini index of how often each catalogue item is shown (0: evenly, near 1: a few items)."""
+    shown = pd.Series([item for items in recommendations.values() for item in items], dtype=object)
+    counts = np.sort(shown.value_counts().reindex(pd.Index(catalog, dtype=object), fill_value=0).to_numpy(float))
+    n = len(counts)
+    return float(((2 * np.arange(1, n + 1) - n - 1) * counts).sum() / (n * counts.sum()))
+
+
+SOLUTIONS = {"07.1": average_precision, "07.2": mmr_next, "07.3": sample_size, "07.4": ndcg_at_k_fixed,
+             "07.5": exposure_gini}
+PLANTED_BUGS = {"07.4": ndcg_at_k}
