@@ -546,9 +546,10 @@ def _rank_cases() -> list:
 @exercise("06.2", "rank of the positive among sampled negatives",
           run=lambda f: [int(f(scores, pos, negs)) for scores, pos, negs in _rank_cases()],
           compare=lambda got, expected: list(got) == expected,
-          hint="rank = 1 + the number of sampled negatives whose score is strictly higher than the positive's.")
+          hint="rank = 1 + the number of sampled negatives that score at least as high as the positive "
+               "(a tie is not a win: it counts against the positive).")
 def _ref_sampled_rank() -> list:
-    return [int(1 + sum(scores[n] > scores[pos] for n in negs)) for scores, pos, negs in _rank_cases()]
+    return [int(1 + sum(scores[n] >= scores[pos] for n in negs)) for scores, pos, negs in _rank_cases()]
 
 
 _MLP_SHAPES = ((5, 8, 4, (8, 4)), (943, 1682, 32, (64, 32, 16)), (10, 10, 2, (3,)))
@@ -563,6 +564,48 @@ def _ref_mlp_parameters() -> list:
     from .models.ncf import MLP
 
     return [sum(p.numel() for p in MLP(u, i, dim=d, layers=layers).parameters()) for u, i, d, layers in _MLP_SHAPES]
+
+
+# a user who interacted with 17 of 20 items: only items 3, 11 and 19 are negatives
+_NEG_POSITIVES = np.setdiff1d(np.arange(20), [3, 11, 19])
+
+
+def _run_negatives(f: Callable) -> list:
+    items = np.asarray(f(_NEG_POSITIVES.copy(), 20, 600, np.random.default_rng(6)))
+    return [len(items), int(np.isin(items, _NEG_POSITIVES).sum()), sorted({int(i) for i in items})]
+
+
+@exercise("06.4", "negatives that are never the user's positives",
+          run=_run_negatives,
+          compare=lambda got, expected: got == expected,
+          hint="[how many items came back, how many of them are the user's positives, which items were drawn]. "
+               "Follow one draw that lands on a positive through the function: what does it become, and is "
+               "anything checked after that?")
+def _ref_negatives() -> list:
+    return [600, 0, [3, 11, 19]]
+
+
+_POP_COUNTS = np.array([50, 0, 7, 20, 3, 1, 90, 12])
+_POP_POSITIVES = np.array([0, 4])
+_POP_DRAWS = 40_000
+
+
+def _run_popularity_negatives(f: Callable) -> list:
+    items = np.asarray(f(_POP_POSITIVES.copy(), _POP_COUNTS.copy(), _POP_DRAWS, np.random.default_rng(6), alpha=0.75))
+    if items.shape != (_POP_DRAWS,):
+        raise ValueError(f"expected {_POP_DRAWS} items, got an array of shape {items.shape}")
+    return [round(float(c) / _POP_DRAWS, 4) for c in np.bincount(items.astype(int), minlength=len(_POP_COUNTS))]
+
+
+@exercise("06.5", "popularity-aware negative sampling",
+          run=_run_popularity_negatives,
+          compare=lambda got, expected: len(got) == len(expected) and bool(np.allclose(got, expected, atol=0.01)),
+          hint="the share of draws of each item (checked to 0.01 over 40,000 draws): an item the user interacted "
+               "with is never drawn, every other item j in proportion to (1 + counts[j]) ** alpha; "
+               "rng.choice takes the probabilities as p=.")
+def _ref_popularity_negatives() -> list:
+    weights = [0.0 if j in set(_POP_POSITIVES.tolist()) else (1 + c) ** 0.75 for j, c in enumerate(_POP_COUNTS)]
+    return [round(w / sum(weights), 4) for w in weights]
 
 
 # ------------------------------------------------------------------ notebook 03

@@ -210,13 +210,16 @@ class TrainingHistory:
 def train(model: nn.Module, users: np.ndarray, items: np.ndarray, n_items: int, *, epochs: int = 20,
           n_negatives: int = 4, batch_size: int = 256, lr: float = 1e-3, weight_decay: float = 0.0,
           validate=None, patience: int = 3, random_state: int = 0, progress: bool = False,
-          epoch_callback=None) -> TrainingHistory:
+          epoch_callback=None, sampler=None) -> TrainingHistory:
     """Train on positives ``(users[j], items[j])`` with ``n_negatives`` sampled negatives each (BCE loss).
 
     ``validate(model) -> float`` (higher is better) is called after every
     epoch; training stops when it has not improved for ``patience`` epochs and
     the best weights are restored. ``epoch_callback(model, epoch)`` runs after
-    every epoch.
+    every epoch. ``sampler`` draws the negatives: any object with
+    ``sample(users) -> items`` (one negative item row per entry of ``users``);
+    the default is a uniform :class:`NegativeSampler` over the items each user
+    has not interacted with, seeded with ``random_state``.
 
     Deterministic for a given ``random_state`` and starting model: the
     negatives, the order of the examples and dropout all draw from it, and
@@ -233,7 +236,10 @@ def train(model: nn.Module, users: np.ndarray, items: np.ndarray, n_items: int, 
     check_number("lr", lr, above=0)
     check_number("weight_decay", weight_decay, at_least=0)
     with _seeded(random_state):
-        sampler = NegativeSampler(users, items, n_items, random_state)
+        if sampler is None:
+            sampler = NegativeSampler(users, items, n_items, random_state)
+        elif not callable(getattr(sampler, "sample", None)):
+            raise ValueError(f"sampler must have a sample(users) method, got {type(sampler).__name__}")
         shuffle = np.random.default_rng(random_state + 1)
         # fused: one vectorised kernel, the same digits on every CPU the pinned set-up covers (the
         # unfused Adam takes its square roots from MKL's vector library, whose code differs by vendor)
