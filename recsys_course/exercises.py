@@ -668,6 +668,89 @@ def _ref_blend() -> list:
     return list(np.linalg.solve(A.T @ A, A.T @ y))
 
 
+def _sgd_epoch_case() -> dict:
+    """The toy ratings in the order given, positions by first appearance, and a seeded start."""
+    ratings = _toy_ratings()
+    u_idx, u_ids = pd.factorize(ratings["user_id"])
+    i_idx, i_ids = pd.factorize(ratings["item_id"])
+    rng = np.random.RandomState(0)
+    P, Q = rng.normal(0, 0.1, (len(u_ids), 2)), rng.normal(0, 0.1, (len(i_ids), 2))
+    r = ratings["rating"].to_numpy(float)
+    return {"u_idx": u_idx, "i_idx": i_idx, "r": r, "mu": float(r.mean()), "b_u": np.zeros(len(u_ids)),
+            "b_i": np.zeros(len(i_ids)), "P": P, "Q": Q, "lr": 0.05, "reg": 0.5, "items": i_ids}
+
+
+def _sgd_epoch_summary(c: dict, b_i, b_u, P, Q) -> pd.Series:
+    """Item biases by title, then the training RMSE (which every parameter moves)."""
+    titles = load_toy().movies.set_index("item_id")["title"]
+    b_i, b_u, P, Q = (np.asarray(x, float) for x in (b_i, b_u, P, Q))
+    pred = c["mu"] + b_u[c["u_idx"]] + b_i[c["i_idx"]] + np.einsum("ij,ij->i", P[c["u_idx"]], Q[c["i_idx"]])
+    out = pd.Series(b_i, index=[f"b_i {titles[i]}" for i in c["items"]])
+    out["training RMSE"] = float(np.sqrt(np.mean((c["r"] - pred) ** 2)))
+    return out
+
+
+def _run_sgd_epoch(f: Callable) -> pd.Series:
+    c = _sgd_epoch_case()
+    args = {k: c[k] for k in ("u_idx", "i_idx", "r", "mu", "b_u", "b_i", "P", "Q", "lr", "reg")}
+    for _ in range(10):  # ten epochs, so that a missing term has time to show
+        b_u, b_i, P, Q = f(**args)
+        args.update(b_u=np.asarray(b_u, float), b_i=np.asarray(b_i, float), P=np.asarray(P, float),
+                    Q=np.asarray(Q, float))
+    return _sgd_epoch_summary(c, args["b_i"], args["b_u"], args["P"], args["Q"])
+
+
+def _close_series(got: Any, expected: pd.Series) -> bool:
+    try:
+        got = pd.Series(got) if isinstance(got, dict) else got
+        if not isinstance(got, pd.Series) or set(got.index) != set(expected.index):
+            return False
+        return bool(np.allclose(got.reindex(expected.index).to_numpy(float), expected.to_numpy(float),
+                                rtol=0, atol=1e-8))
+    except (TypeError, ValueError):
+        return False
+
+
+@exercise("03.4", "find the bug in one SGD epoch",
+          run=_run_sgd_epoch,
+          compare=_close_series,
+          hint="look at which numbers above differ most. Write the gradient of J for each parameter and "
+               "compare it, term by term, with that parameter's update line.")
+def _ref_sgd_epoch() -> pd.Series:
+    # the package's compiled loop, written independently of the learner's function
+    from .models.kernels import sgd_epochs
+
+    c = _sgd_epoch_case()
+    b_u, b_i, P, Q = c["b_u"].copy(), c["b_i"].copy(), c["P"].copy(), c["Q"].copy()
+    sgd_epochs(c["u_idx"].astype(np.int64), c["i_idx"].astype(np.int64), c["r"], c["mu"], b_u, b_i, P, Q,
+               c["lr"], c["reg"], c["lr"], c["reg"], 10)
+    return _sgd_epoch_summary(c, b_i, b_u, P, Q)
+
+
+def _session_case() -> dict:
+    ratings = _toy_ratings()
+    months = pd.to_datetime(ratings["timestamp"]).dt.month.to_numpy()
+    residuals = np.random.default_rng(6).normal(0, 0.5, len(ratings)).round(2)
+    return {"user_ids": ratings["user_id"], "bins": months, "residuals": residuals, "shrink": 2.0}
+
+
+@exercise("03.5", "a user bias per time bin",
+          run=lambda f: f(**_session_case()),
+          compare=_close_series,
+          hint="group the residuals by (user_id, bin) and return sum / (count + shrink) as a Series indexed by "
+               "(user_id, bin); shrink goes in the denominator only.")
+def _ref_session_bias() -> pd.Series:
+    c = _session_case()
+    sums: dict = {}
+    counts: dict = {}
+    for u, b, e in zip(c["user_ids"], c["bins"], c["residuals"]):
+        sums[(u, b)] = sums.get((u, b), 0.0) + e
+        counts[(u, b)] = counts.get((u, b), 0) + 1
+    keys = sorted(sums)
+    return pd.Series([sums[k] / (counts[k] + c["shrink"]) for k in keys],
+                     index=pd.MultiIndex.from_tuples(keys, names=["user_id", "bin"]))
+
+
 # ------------------------------------------------------------------ notebook 07
 
 _AP_CASES = (

@@ -5,6 +5,7 @@ through its check in ``recsys_course.exercises``.
 """
 
 import numpy as np
+import pandas as pd
 
 
 def sgd_step(r, mu, b_u, b_i, p_u, q_i, lr, reg):
@@ -26,4 +27,34 @@ def blend_weights(X, y):
     return np.linalg.lstsq(A, y, rcond=None)[0]
 
 
-SOLUTIONS = {"03.1": sgd_step, "03.2": als_user, "03.3": blend_weights}
+# Exercise 03.4 (find the bug): the function exactly as the notebook shows it, bug included.
+def sgd_epoch(u_idx, i_idx, r, mu, b_u, b_i, P, Q, lr, reg):
+    """One pass of SGD over the ratings: updates b_u, b_i, P and Q in place and returns them."""
+    for u, i, r_ui in zip(u_idx, i_idx, r):
+        e = r_ui - (mu + b_u[u] + b_i[i] + P[u] @ Q[i])
+        b_u[u] += lr * (e - reg * b_u[u])
+        b_i[i] += lr * e
+        P[u], Q[i] = P[u] + lr * (e * Q[i] - reg * P[u]), Q[i] + lr * (e * P[u] - reg * Q[i])
+    return b_u, b_i, P, Q
+
+
+def sgd_epoch_fixed(u_idx, i_idx, r, mu, b_u, b_i, P, Q, lr, reg):
+    """Exercise 03.4, fixed: the item bias is regularised like every other parameter (J penalises b_i^2 too)."""
+    for u, i, r_ui in zip(u_idx, i_idx, r):
+        e = r_ui - (mu + b_u[u] + b_i[i] + P[u] @ Q[i])
+        b_u[u] += lr * (e - reg * b_u[u])
+        b_i[i] += lr * (e - reg * b_i[i])
+        P[u], Q[i] = P[u] + lr * (e * Q[i] - reg * P[u]), Q[i] + lr * (e * P[u] - reg * Q[i])
+    return b_u, b_i, P, Q
+
+
+def session_bias(user_ids, bins, residuals, shrink):
+    """Exercise 03.5: each (user, time bin)'s shrunk mean residual, sum / (count + shrink)."""
+    frame = pd.DataFrame({"user_id": np.asarray(user_ids), "bin": np.asarray(bins), "e": np.asarray(residuals, float)})
+    grouped = frame.groupby(["user_id", "bin"])["e"]
+    return grouped.sum() / (grouped.count() + shrink)
+
+
+SOLUTIONS = {"03.1": sgd_step, "03.2": als_user, "03.3": blend_weights, "03.4": sgd_epoch_fixed,
+             "03.5": session_bias}
+PLANTED_BUGS = {"03.4": sgd_epoch}
