@@ -10,7 +10,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-__all__ = ["heatmap", "leaderboard", "long_tail", "rating_distribution", "set_style", "spy", "tradeoff"]
+__all__ = ["heatmap", "labelled_bars", "leaderboard", "long_tail", "rating_distribution", "set_style", "spy",
+           "tradeoff"]
 
 
 def set_style() -> None:
@@ -116,4 +117,26 @@ def tradeoff(table: pd.DataFrame, x: str, y: str, ax=None, title: str | None = N
         for name, (xv, yv) in table[[x, y]].iterrows():
             ax.annotate(str(name), (xv, yv), textcoords="offset points", xytext=(5, 4), fontsize=9)
     ax.set(title=title or f"{y} against {x}", xlabel=x, ylabel=y)
+    return ax
+
+
+def labelled_bars(values: pd.Series, ax=None, title: str = "", xlabel: str = "", ylabel: str = "",
+                  fmt: str = "{:.3f}", colors=None):
+    """Horizontal bars of one number per row of ``values``, first row on top, each bar labelled with its value.
+
+    For a handful of models compared on one metric, when the numbers matter as
+    much as the lengths. The axis starts at 0 so that lengths stay proportional
+    to the values, and leaves room on the right for the labels. ``colors``: one
+    colour per row (e.g. to set a reference row apart), default all blue.
+    """
+    ax = _axes(ax)
+    names = [str(name) for name in values.index][::-1]
+    numbers = values.to_numpy(dtype=float)[::-1]
+    color = list(colors)[::-1] if colors is not None else "tab:blue"
+    bars = ax.barh(names, numbers, color=color, alpha=0.85)
+    ax.bar_label(bars, labels=[fmt.format(v) for v in numbers], padding=3, fontsize=10)
+    top = np.nanmax(numbers) if len(numbers) and np.nanmax(numbers) > 0 else 1.0
+    ax.set_xlim(0, top * 1.2)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.grid(axis="y", visible=False)
     return ax
