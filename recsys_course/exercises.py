@@ -520,6 +520,53 @@ def _ref_lightfm_score() -> float:
     return float(user @ item + c["user_weights"] @ c["user_biases"] + c["item_weights"] @ c["item_biases"])
 
 
+def _lightfm_rows_case():
+    """The case of 05.3 as LightFM holds it: sparse feature rows and a model with the four parameter arrays."""
+    from types import SimpleNamespace
+
+    from scipy import sparse
+
+    c = _lightfm_case()
+    return {"user_row": sparse.csr_matrix(c["user_weights"]), "item_row": sparse.csr_matrix(c["item_weights"]),
+            "model": SimpleNamespace(user_embeddings=c["user_embeddings"], item_embeddings=c["item_embeddings"],
+                                     user_biases=c["user_biases"], item_biases=c["item_biases"])}
+
+
+@exercise("05.4", "find the bug: a score from sparse feature rows",
+          run=lambda f: f(**_lightfm_rows_case()),
+          hint="the user row and the item row select different features: read each of the four lines and ask "
+               "which row's columns and weights it should use.")
+def _ref_score_from_rows() -> float:
+    c = _lightfm_case()  # dense weights: zero weights drop out by themselves
+    user = sum(w * e for w, e in zip(c["user_weights"], c["user_embeddings"]))
+    item = sum(w * e for w, e in zip(c["item_weights"], c["item_embeddings"]))
+    bias = sum(w * b for w, b in zip(c["user_weights"], c["user_biases"])) + \
+        sum(w * b for w, b in zip(c["item_weights"], c["item_biases"]))
+    return float(np.dot(user, item) + bias)
+
+
+#: Five users in MovieLens-100k's layout (zip codes as text: some are Canadian).
+_REGION_USERS = pd.DataFrame({"user_id": [1, 2, 3, 4, 5], "age": [24, 53, 17, 61, 30],
+                              "gender": ["M", "F", "M", "F", "M"],
+                              "occupation": ["technician", "other", "student", "retired", "writer"],
+                              "zip_code": ["85711", "94043", "T8H1N", "01002", "55105"]})
+
+
+@exercise("05.5", "extend: a region feature for users",
+          run=lambda f: {int(k): list(v) for k, v in f(_REGION_USERS.copy()).items()},
+          compare=lambda got, expected: got == expected,
+          hint='the three features of section 2 ("age:<band>", "gender:<g>", "occupation:<o>"), then '
+               '"zip:<first character of the zip code>", for every user.')
+def _ref_region_features() -> dict:
+    bands = [(17, "<18"), (24, "18-24"), (34, "25-34"), (44, "35-44"), (49, "45-49"), (55, "50-55"), (200, "56+")]
+    out = {}
+    for row in _REGION_USERS.itertuples():
+        band = next(name for top, name in bands if row.age <= top)
+        out[row.user_id] = [f"age:{band}", f"gender:{row.gender}", f"occupation:{row.occupation}",
+                            f"zip:{row.zip_code[0]}"]
+    return out
+
+
 # ------------------------------------------------------------------ notebook 06
 
 _RANKS = (1, 2, 3, 10, 11, 50)

@@ -10,8 +10,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-__all__ = ["heatmap", "leaderboard", "long_tail", "rating_distribution", "rating_span", "ratings_per_week",
-           "set_style", "slope", "spy", "tradeoff", "tradeoff_spread"]
+__all__ = ["heatmap", "labelled_bars", "leaderboard", "long_tail", "rating_distribution", "rating_span",
+           "ratings_per_week", "set_style", "slope", "spy", "tradeoff", "tradeoff_spread"]
 
 
 def set_style() -> None:
@@ -238,4 +238,26 @@ def tradeoff_spread(table: pd.DataFrame, x: str, y: str, ax=None, title: str | N
                     textcoords="data", fontsize=9, va="bottom", annotation_clip=False,
                     arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5} if ly != yv else None)
     ax.set(title=title or f"{y} against {x}", xlabel=x, ylabel=y)
+    return ax
+
+
+def labelled_bars(values: pd.Series, ax=None, title: str = "", xlabel: str = "", ylabel: str = "",
+                  fmt: str = "{:.3f}", colors=None):
+    """Horizontal bars of one number per row of ``values``, first row on top, each bar labelled with its value.
+
+    For a handful of models compared on one metric, when the numbers matter as
+    much as the lengths. The axis starts at 0 so that lengths stay proportional
+    to the values, and leaves room on the right for the labels. ``colors``: one
+    colour per row (e.g. to set a reference row apart), default all blue.
+    """
+    ax = _axes(ax)
+    names = [str(name) for name in values.index][::-1]
+    numbers = values.to_numpy(dtype=float)[::-1]
+    color = list(colors)[::-1] if colors is not None else "tab:blue"
+    bars = ax.barh(names, numbers, color=color, alpha=0.85)
+    ax.bar_label(bars, labels=[fmt.format(v) for v in numbers], padding=3, fontsize=10)
+    top = np.nanmax(numbers) if len(numbers) and np.nanmax(numbers) > 0 else 1.0
+    ax.set_xlim(0, top * 1.2)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.grid(axis="y", visible=False)
     return ax
