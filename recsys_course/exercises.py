@@ -101,7 +101,18 @@ def _show(value: Any) -> str:
         return f"{value:.4f}"
     if isinstance(value, (pd.Series, pd.DataFrame)):
         return "\n    " + value.to_string().replace("\n", "\n    ")
+    if isinstance(value, (list, tuple)):
+        return repr(_rounded(value))
     return repr(value)
+
+
+def _rounded(value: Any) -> Any:
+    """Floats inside (nested) lists rounded to 4 decimals, so a verdict never prints 3.4000000000000004."""
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_rounded(v) for v in value)
+    return value
 
 
 def _close(got: Any, expected: float) -> bool:

@@ -87,3 +87,8 @@ def test_passing_a_value_instead_of_a_function_is_explained():
 def test_unknown_exercise_id():
     with pytest.raises(KeyError, match="no exercise '99.9'"):
         exercises.verify("99.9", print)
+
+
+def test_a_verdict_prints_rounded_floats_in_lists():
+    shown = exercises._show([0.1 + 0.2, 1 / 3, (2 / 3, 7)])
+    assert shown == "[0.3, 0.3333, (0.6667, 7)]", shown
