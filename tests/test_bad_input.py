@@ -19,7 +19,9 @@ from recsys_course.models.base import FitError
 from recsys_course.models.baselines import BaselineModel, Popularity
 from recsys_course.models.content import ContentRecommender
 from recsys_course.models.hybrid import HybridRecommender
+from recsys_course.models.implicit_mf import ImplicitALS
 from recsys_course.models.knn import ImplicitItemKNN, ItemKNN, UserKNN
+from recsys_course.models.linear import EASE
 from recsys_course.models.mf import ALS, FunkSVD
 from recsys_course.models.ncf import GMF, MLP, NCF, NeuMF, train
 
@@ -32,7 +34,7 @@ def sample(synthetic):
 
 # ------------------------------------------------------------------ NaN ratings
 
-MODELS = [BaselineModel, FunkSVD, ALS, UserKNN, ItemKNN, Popularity, ImplicitItemKNN, NCF]
+MODELS = [BaselineModel, FunkSVD, ALS, UserKNN, ItemKNN, Popularity, ImplicitItemKNN, EASE, ImplicitALS, NCF]
 
 
 @pytest.mark.parametrize("model", MODELS + [ContentRecommender], ids=lambda m: m.__name__)

@@ -19,7 +19,9 @@ from recsys_course.models.baselines import BaselineModel, Popularity
 from recsys_course.models.content import ContentRecommender
 from recsys_course.models.external import SurpriseModel
 from recsys_course.models.hybrid import HybridRecommender
+from recsys_course.models.implicit_mf import ImplicitALS
 from recsys_course.models.knn import ImplicitItemKNN, ItemKNN, UserKNN
+from recsys_course.models.linear import EASE
 from recsys_course.models.mf import ALS, FunkSVD
 from recsys_course.models.ncf import NCF
 from recsys_course.ranking import rank_by_score
@@ -33,6 +35,8 @@ MODELS = {
     "UserKNN": lambda: UserKNN(n_neighbors=2),
     "ItemKNN": lambda: ItemKNN(n_neighbors=2),
     "ImplicitItemKNN": lambda: ImplicitItemKNN(n_neighbors=3),
+    "EASE": lambda: EASE(reg=1.0),
+    "ImplicitALS": lambda: ImplicitALS(n_factors=2, n_epochs=3),
     "SurpriseModel": lambda: SurpriseModel(SVD(n_factors=2, n_epochs=5, random_state=0)),
     "ContentRecommender": lambda: ContentRecommender(),
     "HybridRecommender": lambda: HybridRecommender(n_factors=4, n_epochs=3),
