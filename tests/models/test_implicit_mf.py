@@ -4,6 +4,7 @@ from itertools import pairwise
 
 import numpy as np
 import pytest
+from implicit.cpu.als import AlternatingLeastSquares
 from scipy import sparse
 
 from recsys_course.models.implicit_mf import ImplicitALS, implicit_als
@@ -56,11 +57,10 @@ def test_a_user_solve_is_the_dense_weighted_ridge_regression():
 
 @pytest.mark.parametrize("seed", range(3))
 def test_equal_to_the_implicit_library_from_the_same_start(seed):
-    implicit_als_cls = pytest.importorskip("implicit.cpu.als").AlternatingLeastSquares
     C = _confidence(seed)
     X0, Y0 = _start(C, 5, seed)
     X, Y = implicit_als(C, X0, Y0, reg=0.3, n_epochs=4)
-    reference = implicit_als_cls(factors=5, regularization=0.3, alpha=1.0, dtype=np.float64, use_cg=False,
+    reference = AlternatingLeastSquares(factors=5, regularization=0.3, alpha=1.0, dtype=np.float64, use_cg=False,
                                  iterations=4, num_threads=1, random_state=0)
     reference.user_factors, reference.item_factors = X0.copy(), Y0.copy()
     reference.fit(C, show_progress=False)
