@@ -103,6 +103,11 @@ class TrainingData(NamedTuple):
                              "lower the threshold")
         return keep
 
+    def interactions(self, threshold: float | None, shape: tuple[int, int]) -> sparse.csr_matrix:
+        """The users x items 0/1 matrix of the ratings that count as interactions (``positives(threshold)``)."""
+        keep = self.positives(threshold)
+        return sparse.csr_matrix((np.ones(int(keep.sum())), (self.u[keep], self.i[keep])), shape=shape)
+
 
 def _described(frame, name: str, column: str, rated: pd.Series, model) -> pd.Series:
     """The ids of ``frame``, after checking that it is there and describes every rated one."""

@@ -109,11 +109,8 @@ class ImplicitALS(Recommender):
         check_number("reg", self.reg, above=0, hint="with 0, an item or user with fewer interactions than "
                                                      "factors has no unique solution")
         check_number("alpha", self.alpha, at_least=0)
-        keep = data.positives(self.positive_threshold)
         n_u, n_i = len(self.user_ids_), len(self.item_ids_)
-        X = sparse.csr_matrix((np.ones(int(keep.sum())), (data.u[keep], data.i[keep])), shape=(n_u, n_i))
-        X.sum_duplicates()
-        X.data[:] = 1.0
+        X = data.interactions(self.positive_threshold, (n_u, n_i))  # the protocol refuses a pair twice: all 1
         rng = np.random.default_rng(self.random_state)
         start_users = rng.random((n_u, self.n_factors)) * 0.01
         start_items = rng.random((n_i, self.n_factors)) * 0.01

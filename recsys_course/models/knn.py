@@ -233,9 +233,7 @@ class ImplicitItemKNN(Recommender):
     def _fit(self, data: TrainingData) -> None:
         check_int("n_neighbors", self.n_neighbors, 1)
         check_number("shrinkage", self.shrinkage, at_least=0)
-        keep = data.positives(self.positive_threshold)
-        n_u, n_i = len(self.user_ids_), len(self.item_ids_)
-        X = sparse.csr_matrix((np.ones(int(keep.sum())), (data.u[keep], data.i[keep])), shape=(n_u, n_i))
+        X = data.interactions(self.positive_threshold, (len(self.user_ids_), len(self.item_ids_)))
         norms = np.sqrt(np.asarray(X.sum(axis=0)).ravel())
         S = (X.T @ X).toarray() / (np.outer(norms, norms) + self.shrinkage)
         S[~np.isfinite(S)] = 0.0  # an item nobody interacted with (0/0) is similar to nothing

@@ -8,7 +8,6 @@ cosine similarities, truncated to the nearest neighbours.
 from __future__ import annotations
 
 import numpy as np
-from scipy import sparse
 
 from ..checks import check_number
 from .base import Recommender, TrainingData
@@ -61,9 +60,8 @@ class EASE(Recommender):
     def _fit(self, data: TrainingData) -> None:
         check_number("reg", self.reg, above=0,
                      hint="without regularisation X^T X is singular for any item nobody interacted with")
-        keep = data.positives(self.positive_threshold)
-        n_u, n_i = len(self.user_ids_), len(self.item_ids_)
-        X = sparse.csr_matrix((np.ones(int(keep.sum())), (data.u[keep], data.i[keep])), shape=(n_u, n_i))
+        n_i = len(self.item_ids_)
+        X = data.interactions(self.positive_threshold, (len(self.user_ids_), n_i))
         gram = (X.T @ X).toarray()
         gram[np.diag_indices(n_i)] += self.reg
         P = np.linalg.inv(gram)
