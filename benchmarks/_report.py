@@ -5,11 +5,22 @@ from __future__ import annotations
 import json
 import os
 import platform
+import time
 from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
+
+
+def best_time(fn, repeat: int):
+    """The shortest of ``repeat`` wall-clock runs of ``fn()`` in seconds, and the last run's result."""
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, out
 
 
 def machine(packages: tuple[str, ...], **extra) -> dict:

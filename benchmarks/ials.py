@@ -25,7 +25,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy: one thread f
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import time  # noqa: E402
 
 import _report  # noqa: E402
 import numpy as np  # noqa: E402
@@ -41,12 +40,7 @@ FACTORS, REG, ALPHA, SWEEPS = 64, 0.1, 10.0, 15
 
 
 def best_time(fn, repeat=REPEAT):
-    best, out = np.inf, None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, out
+    return _report.best_time(fn, repeat)
 
 
 def main():
