@@ -19,6 +19,9 @@ missing timestamps (``NaT``: no side of a cut-off).
                     ratings by time goes to test
 ``cold_start_split`` a share of the items (or users) with *all* their
                     ratings go to test: they are unseen at training time
+``stratified_split`` a random share of each item's (or user's) ratings:
+                    recommenders-team's ``python_stratified_split``, for
+                    comparing with the tables published on it
 ==================  =====================================================
 """
 
@@ -33,7 +36,7 @@ import pandas as pd
 from .checks import check_choice, check_fraction, check_int, check_ratings, check_timestamps
 
 __all__ = ["Split", "cold_start_split", "kfold", "leave_last_out", "per_user_temporal_split", "random_split",
-           "temporal_split"]
+           "stratified_split", "temporal_split"]
 
 
 class Split(NamedTuple):
@@ -200,6 +203,42 @@ def leave_last_out(ratings: pd.DataFrame, n: int = 1) -> Split:
                 f"{per_user.max()}), and a user needs one left to train on: choose n < {per_user.max()}")
     too_short = int((per_user <= n).sum())
     return Split(train, test, _summary("leave_last_out", train, test, n=n, users_kept_in_train=too_short))
+
+
+def stratified_split(ratings: pd.DataFrame, test_size: float = 0.25, by: str = "item", random_state: int = 42) -> Split:
+    """A random ``test_size`` share of each item's (``by="item"``) or user's ratings goes to test.
+
+    The split of recommenders-team/recommenders' ``python_stratified_split``
+    (``ratio=1 - test_size``, ``filter_by=by``, ``seed=random_state``),
+    reproduced draw for draw so that a model can be placed on the tables that
+    project publishes: every rating gets a number from numpy's legacy
+    generator seeded with ``random_state`` (in row order), the ratings of each
+    item (user) are ordered by that number, and the first
+    ``round((1 - test_size) * n)`` of its ``n`` ratings go to train (numpy's
+    rounding: halves to the even number). Like the random split, it lets the
+    future leak into training.
+
+    >>> from recsys_course.data import load_toy
+    >>> train, test, summary = stratified_split(load_toy().ratings, by="user")
+    >>> summary["train_ratings"], summary["test_ratings"], summary["test_users"]
+    (18, 5, 5)
+    """
+    check_fraction("test_size", test_size)
+    check_choice("by", by, ("item", "user"))
+    ratings = _checked(ratings)
+    draws = np.random.RandomState(random_state).rand(len(ratings))
+    groups = ratings[f"{by}_id"].to_numpy()
+    order = np.lexsort((draws, groups))
+    by_group = pd.Series(groups[order])
+    counts = by_group.groupby(by_group).transform("size").to_numpy()
+    rank = by_group.groupby(by_group).cumcount().to_numpy() + 1
+    in_train = np.zeros(len(ratings), dtype=bool)
+    in_train[order] = rank <= np.round((1 - test_size) * counts)
+    train, test = ratings[in_train], ratings[~in_train]
+    _both_sides("stratified_split", train, test, f"test_size={test_size!r} rounds to "
+                f"{'no' if test.empty else 'every'} rating of every {by}; choose a share nearer 0.5")
+    return Split(train, test, _summary("stratified", train, test, test_size=test_size, by=by,
+                                       random_state=random_state))
 
 
 def per_user_temporal_split(ratings: pd.DataFrame, test_size: float = 0.2, cold_start: str = "drop") -> Split:

@@ -180,3 +180,42 @@ def test_bad_input_is_refused_with_the_rule(toy):
         S.per_user_temporal_split(toy.ratings, 0.2, cold_start="ignore")
     with pytest.raises(ValueError, match="leaves an empty test set"):
         S.per_user_temporal_split(toy.ratings, 0.05)
+
+
+def recommenders_stratified_split(data, ratio, filter_by, seed):
+    """recommenders-team's ``_do_stratification`` (python_splitters.py), pandas as they wrote it: the reference."""
+    data = data.copy()
+    split_by_column = "user_id" if filter_by == "user" else "item_id"
+    np.random.seed(seed)
+    data["random"] = np.random.rand(data.shape[0])
+    data = data.sort_values([split_by_column, "random"])
+    groups = data.groupby(split_by_column)
+    data["count"] = groups[split_by_column].transform("count")
+    data["rank"] = groups.cumcount() + 1
+    data = data.drop("random", axis=1)
+    condition = data["rank"] <= round(ratio * data["count"])
+    return data[condition].drop(["rank", "count"], axis=1), data[~condition].drop(["rank", "count"], axis=1)
+
+
+@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("by", ["item", "user"])
+def test_stratified_split_draws_what_recommenders_draws(seed, by):
+    ratings = random_ratings(seed)
+    train, test, summary = S.stratified_split(ratings, test_size=0.25, by=by, random_state=seed)
+    ref_train, ref_test = recommenders_stratified_split(ratings, 0.75, by, seed)
+    _assert_partition(ratings, train, test)
+    assert set(train.index) == set(ref_train.index) and set(test.index) == set(ref_test.index)
+    # each item (user) keeps round(0.75 n) of its n ratings, halves to even
+    counts = ratings.groupby(f"{by}_id").size()
+    kept = train.groupby(f"{by}_id").size().reindex(counts.index, fill_value=0)
+    assert (kept == np.round(0.75 * counts)).all()
+    assert summary["split"] == "stratified" and summary["by"] == by
+
+
+def test_stratified_split_refuses_what_it_cannot_split(toy):
+    with pytest.raises(ValueError, match="by must be one of 'item', 'user'; got 'movie'"):
+        S.stratified_split(toy.ratings, by="movie")
+    with pytest.raises(ValueError, match="test_size"):
+        S.stratified_split(toy.ratings, test_size=1.5)
+    with pytest.raises(ValueError, match="stratified_split leaves an empty test set"):
+        S.stratified_split(toy.ratings.groupby("item_id").head(1), test_size=0.1)
