@@ -57,7 +57,7 @@ def test_a_recent_rating_weighs_more_than_an_old_one():
     model = SAR(half_life_days=30).fit(ratings)
     row = ratings.sort_values("timestamp")
     old, new = row.iloc[0], row.iloc[-1]
-    weight = lambda r: model.affinity_[model.user_ids_.get_loc(r.user_id), model.item_ids_.get_loc(r.item_id)] / r.rating  # noqa: E731
+    weight = lambda r: model.affinity_[model.user_ids_.get_loc(r.user_id), model.item_ids_.get_loc(r.item_id)] / r.rating
     assert weight(new) == 1.0 and weight(old) < 0.01  # 400 days is over 13 half-lives
 
 
