@@ -108,6 +108,8 @@ def _in_rows(indptr, indices, u, j):  # pragma: no cover - compiled
 def sample_triples(X, n_draws: int, rng: np.random.Generator, negative_sampling: str = "uniform"):
     r"""Draw ``n_draws`` candidate triples ``(u, i, j)`` from the users x items interaction matrix ``X``; keep the valid ones.
 
+    ``X`` is anything ``scipy.sparse.csr_matrix`` accepts; its nonzero cells are the interactions.
+
     * ``(u, i)``: one of the interactions (nonzero cells of ``X``), uniformly,
       with replacement (so an active user is drawn more often);
     * ``j``: ``"uniform"`` draws any item of the catalogue with equal chance;
@@ -123,9 +125,11 @@ def sample_triples(X, n_draws: int, rng: np.random.Generator, negative_sampling:
     ``"popularity"`` :math:`w_j` is the number of interactions of ``j``.
     Returns three int64 arrays of the kept triples, in the order drawn.
     """
-    X = sparse.csr_matrix(X)
-    X.sort_indices()
+    check_int("n_draws", n_draws, 0)
     check_choice("negative_sampling", negative_sampling, NEGATIVE_SAMPLING)
+    X = sparse.csr_matrix(X, copy=True)  # the caller's matrix is left as it was
+    X.eliminate_zeros()
+    X.sum_duplicates()  # and sorts each row's indices, for the binary search
     n_items = X.shape[1]
     if X.nnz == 0:
         raise ValueError("X has no interaction: there is no positive item to sample")

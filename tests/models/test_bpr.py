@@ -153,6 +153,16 @@ def test_kept_triples_follow_the_stated_distribution_over_all_triples(mode):
     assert np.all(np.abs(share - expected) < 5 * sigma), (share, expected)
 
 
+def test_the_sampler_reads_nonzero_cells_and_leaves_the_callers_matrix_alone():
+    # unsorted indices and a stored zero: user 0's interactions are items 2 and 0, not item 1
+    X = sparse.csr_matrix((np.array([1.0, 0.0, 1.0]), np.array([2, 1, 0]), np.array([0, 3, 3])), shape=(2, 3))
+    before = (X.data.copy(), X.indices.copy(), X.indptr.copy())
+    u, i, j = sample_triples(X, 1_000, np.random.default_rng(3), "uniform")
+    assert set(i.tolist()) == {0, 2} and set(j.tolist()) == {1} and set(u.tolist()) == {0}
+    for kept, array in zip(before, (X.data, X.indices, X.indptr)):
+        np.testing.assert_array_equal(kept, array)
+
+
 def test_the_share_of_draws_kept_is_the_chance_the_negative_is_not_a_positive():
     X, dense = _small_interactions()
     n_draws = 200_000
@@ -195,7 +205,7 @@ def test_training_raises_the_bpr_objective_and_the_auc(planted, mode):
     assert 0.4 < start[0] < 0.6 and start[1] == pytest.approx(np.log(0.5), abs=0.01)  # a random start
     assert auc[-1] > 0.9 and objective_per_triple[-1] > -0.35  # ln(1/2) = -0.69 at the start
     assert objective_per_triple[-1] > objective_per_triple[0] > start[1]
-    assert np.mean(np.diff(objective_per_triple) > 0) > 0.8  # SGD's noise aside, it climbs
+    assert np.mean(np.diff(objective_per_triple) > 0) > 0.75  # SGD's noise aside, it climbs (0.97 and 0.87 measured)
     assert model.history_[-1] > model.history_[0] + 0.2  # the sampled estimate sees it too
 
 
@@ -253,6 +263,10 @@ def test_no_pair_to_learn_from_is_refused():
         BPR().fit(everything)
     with pytest.raises(ValueError, match=r"negative_sampling must be one of"):
         sample_triples(sparse.eye(3, format="csr"), 10, np.random.default_rng(0), "hard")
+    with pytest.raises(ValueError, match=r"n_draws must be an integer >= 0, got -1"):
+        sample_triples(sparse.eye(3, format="csr"), -1, np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"X has no interaction"):
+        sample_triples(sparse.csr_matrix((3, 3)), 10, np.random.default_rng(0))
 
 
 def test_divergence_names_the_learning_rate(toy):
