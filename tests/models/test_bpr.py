@@ -278,9 +278,10 @@ def test_divergence_names_the_learning_rate(toy):
 
 # Both at the same settings, implicit's sampling (negatives in proportion to popularity, a draw that hits a
 # positive skipped), one thread. Measured on this split with seeds 0-4 (implicit 0.7.3, float32):
-# NDCG@10 ours 0.2616-0.2704 (mean 0.2667), implicit 0.2603-0.2719 (0.2672); precision@10 ours 0.1930-0.1977,
-# implicit 0.1925-0.1990: a seed-to-seed standard deviation of about 0.003 for either. The means of two seeds
-# then differ by about 0.003 (one sd) when the two are the same algorithm; the tolerances allow 5 sd.
+# NDCG@10 ours 0.2616-0.2704 (mean 0.2667), implicit 0.2646-0.2719 (0.2672); precision@10 ours 0.1930-0.1977,
+# implicit 0.1925-0.1990: a seed-to-seed standard deviation of 0.002-0.0035. The means of two seeds then differ
+# by about 0.003 (one sd) when the two are the same algorithm; the tolerances allow 5 sd or more. With the two
+# seeds below: NDCG@10 0.2654 ours vs 0.2659 implicit, precision@10 0.1957 vs 0.1982.
 SETTINGS = {"factors": 64, "lr": 0.01, "reg": 0.01, "epochs": 50}
 SEEDS = (0, 1)
 NDCG_TOLERANCE, PRECISION_TOLERANCE = 0.015, 0.015
