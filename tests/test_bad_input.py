@@ -17,6 +17,7 @@ from recsys_course import split as S
 from recsys_course.evaluation import evaluate
 from recsys_course.models.base import FitError
 from recsys_course.models.baselines import BaselineModel, Popularity
+from recsys_course.models.bpr import BPR
 from recsys_course.models.content import ContentRecommender
 from recsys_course.models.hybrid import HybridRecommender
 from recsys_course.models.implicit_mf import ImplicitALS
@@ -34,7 +35,7 @@ def sample(synthetic):
 
 # ------------------------------------------------------------------ NaN ratings
 
-MODELS = [BaselineModel, FunkSVD, ALS, UserKNN, ItemKNN, Popularity, ImplicitItemKNN, EASE, ImplicitALS, NCF]
+MODELS = [BaselineModel, FunkSVD, ALS, UserKNN, ItemKNN, Popularity, ImplicitItemKNN, EASE, ImplicitALS, BPR, NCF]
 
 
 @pytest.mark.parametrize("model", MODELS + [ContentRecommender], ids=lambda m: m.__name__)

@@ -16,6 +16,7 @@ from surprise import SVD
 from recsys_course.data import GENRES
 from recsys_course.models.base import NotFittedError
 from recsys_course.models.baselines import BaselineModel, Popularity
+from recsys_course.models.bpr import BPR
 from recsys_course.models.content import ContentRecommender
 from recsys_course.models.external import SurpriseModel
 from recsys_course.models.hybrid import HybridRecommender
@@ -37,6 +38,7 @@ MODELS = {
     "ImplicitItemKNN": lambda: ImplicitItemKNN(n_neighbors=3),
     "EASE": lambda: EASE(reg=1.0),
     "ImplicitALS": lambda: ImplicitALS(n_factors=2, n_epochs=3),
+    "BPR": lambda: BPR(n_factors=2, n_epochs=5),
     "SurpriseModel": lambda: SurpriseModel(SVD(n_factors=2, n_epochs=5, random_state=0)),
     "ContentRecommender": lambda: ContentRecommender(),
     "HybridRecommender": lambda: HybridRecommender(n_factors=4, n_epochs=3),
