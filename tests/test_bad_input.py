@@ -25,6 +25,7 @@ from recsys_course.models.knn import ImplicitItemKNN, ItemKNN, UserKNN
 from recsys_course.models.linear import EASE
 from recsys_course.models.mf import ALS, FunkSVD
 from recsys_course.models.ncf import GMF, MLP, NCF, NeuMF, train
+from recsys_course.models.sar import SAR
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,7 @@ def sample(synthetic):
 
 # ------------------------------------------------------------------ NaN ratings
 
-MODELS = [BaselineModel, FunkSVD, ALS, UserKNN, ItemKNN, Popularity, ImplicitItemKNN, EASE, ImplicitALS, BPR, NCF]
+MODELS = [BaselineModel, FunkSVD, ALS, UserKNN, ItemKNN, Popularity, ImplicitItemKNN, EASE, ImplicitALS, BPR, SAR, NCF]
 
 
 @pytest.mark.parametrize("model", MODELS + [ContentRecommender], ids=lambda m: m.__name__)

@@ -25,6 +25,7 @@ from recsys_course.models.knn import ImplicitItemKNN, ItemKNN, UserKNN
 from recsys_course.models.linear import EASE
 from recsys_course.models.mf import ALS, FunkSVD
 from recsys_course.models.ncf import NCF
+from recsys_course.models.sar import SAR
 from recsys_course.ranking import rank_by_score
 from recsys_course.rerank import MMR
 
@@ -39,6 +40,7 @@ MODELS = {
     "EASE": lambda: EASE(reg=1.0),
     "ImplicitALS": lambda: ImplicitALS(n_factors=2, n_epochs=3),
     "BPR": lambda: BPR(n_factors=2, n_epochs=5),
+    "SAR": lambda: SAR(),
     "SurpriseModel": lambda: SurpriseModel(SVD(n_factors=2, n_epochs=5, random_state=0)),
     "ContentRecommender": lambda: ContentRecommender(),
     "HybridRecommender": lambda: HybridRecommender(n_factors=4, n_epochs=3),
