@@ -932,3 +932,83 @@ def _ref_exposure_gini() -> list:
     return out
 
 
+
+
+# ------------------------------------------------------------------ notebook 08
+def _toy_interactions() -> np.ndarray:
+    """The toy data as a users x items 0/1 matrix (every rating an interaction), rows and columns in id order."""
+    ratings = load_toy().ratings
+    return pd.crosstab(ratings["user_id"], ratings["item_id"]).to_numpy(dtype=float)
+
+
+def _toy_frame(values) -> pd.DataFrame:
+    items = np.sort(load_toy().ratings["item_id"].unique())
+    return pd.DataFrame(np.asarray(values, float), index=items, columns=items)
+
+
+@exercise("08.1", "EASE's item-item matrix in closed form",
+          run=lambda f: _toy_frame(f(_toy_interactions(), 2.0)),
+          compare=lambda got, expected: got.shape == expected.shape and bool(np.allclose(got, expected, atol=1e-9)),
+          hint="P = inv(X^T X + reg * I); B = -P / diag(P) (column j divided by P[j, j]); then set the diagonal "
+               "of B to 0.")
+def _ref_ease() -> pd.DataFrame:
+    # from the definition: column j is the ridge regression of item j on every OTHER item (Steck 2019, eq. 1)
+    X, reg = _toy_interactions(), 2.0
+    B = np.zeros((X.shape[1], X.shape[1]))
+    for j in range(X.shape[1]):
+        others = [k for k in range(X.shape[1]) if k != j]
+        A = X[:, others]
+        B[others, j] = np.linalg.solve(A.T @ A + reg * np.eye(len(others)), A.T @ X[:, j])
+    return _toy_frame(B)
+
+
+def _als_cases() -> list:
+    rng = np.random.default_rng(8)
+    cases = []
+    for n_items, k, reg in ((6, 2, 0.1), (10, 3, 1.0), (8, 4, 0.5)):
+        Y = rng.normal(size=(n_items, k))
+        items = np.sort(rng.choice(n_items, 3, replace=False))
+        confidence = 1 + 10 * rng.random(3)
+        cases.append((Y, items, confidence, reg))
+    return cases
+
+
+@exercise("08.2", "find the bug: one user's implicit-ALS solve",
+          run=lambda f: [np.asarray(f(Y.copy(), items.copy(), c.copy(), reg), float).tolist()
+                         for Y, items, c, reg in _als_cases()],
+          compare=lambda got, expected: len(got) == len(expected) and all(map(_close_lists, got, expected)),
+          hint="Y^T C_u Y splits into Y^T Y (every item with confidence 1) plus a correction for the few items "
+               "the user has: how much confidence do those items have BEYOND the 1 already counted?")
+def _ref_als_solve() -> list:
+    # from the definition: dense weighted ridge regression, confidence 1 for every item the user does not have
+    out = []
+    for Y, items, c, reg in _als_cases():
+        weights = np.ones(len(Y))
+        weights[items] = c
+        target = np.zeros(len(Y))
+        target[items] = 1.0
+        A = Y.T @ (weights[:, None] * Y) + reg * np.eye(Y.shape[1])
+        out.append(np.linalg.solve(A, Y.T @ (weights * target)).tolist())
+    return out
+
+
+_POPULAR_CASES = (
+    ({1: [1, 2, 3], 2: [4, 5, 6]}, {1: 50, 2: 40, 3: 30, 4: 1, 5: 2, 6: 3}, 3),   # half the slots popular
+    ({1: [7, 8], 2: [8, 9], 3: [9]}, {7: 5, 8: 5, 9: 1, 10: 9}, 2),               # a tie at the cut: smaller id
+    ({1: [1, 2]}, {1: 1, 2: 1}, 5),                                               # fewer items than n_top
+)
+
+
+@exercise("08.3", "extend: the share of recommendations among the most popular items",
+          run=lambda f: [float(f({u: list(items) for u, items in recs.items()}, pd.Series(counts), n_top))
+                         for recs, counts, n_top in _POPULAR_CASES],
+          compare=_close_lists,
+          hint="take the n_top items with the most interactions (ties: the smaller item id first), then count "
+               "how many of ALL the recommended slots (every user's list together) hold one of them.")
+def _ref_popular_share() -> list:
+    out = []
+    for recs, counts, n_top in _POPULAR_CASES:
+        ranked = sorted(counts, key=lambda item: (-counts[item], item))[:n_top]
+        slots = [item for items in recs.values() for item in items]
+        out.append(sum(item in ranked for item in slots) / len(slots))
+    return out
