@@ -19,7 +19,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from .data import load_toy, load_toy_genre_weights
+from .data import load_toy, load_toy_genre_weights, rating_matrix
 
 __all__ = ["Verdict", "check", "exercise_ids", "verify"]
 
@@ -937,8 +937,7 @@ def _ref_exposure_gini() -> list:
 # ------------------------------------------------------------------ notebook 08
 def _toy_interactions() -> np.ndarray:
     """The toy data as a users x items 0/1 matrix (every rating an interaction), rows and columns in id order."""
-    ratings = load_toy().ratings
-    return pd.crosstab(ratings["user_id"], ratings["item_id"]).to_numpy(dtype=float)
+    return rating_matrix(load_toy().ratings.assign(rating=1.0)).toarray()
 
 
 def _toy_frame(values) -> pd.DataFrame:
