@@ -31,9 +31,9 @@ PYTEST   := $(BIN)/python -m pytest
 #   ATEN_CPU_CAPABILITY=avx2  PyTorch's own vectorised kernels (AVX-512 and AVX2 train NeuMF apart)
 #   MKL_CBWR=COMPATIBLE       the matrix products inside PyTorch: Intel MKL's AVX2 branch computes
 #                             differently on Intel and AMD; COMPATIBLE is one path on both
-#   NPY_DISABLE_CPU_FEATURES, OPENBLAS_CORETYPE, NUMBA_CPU_NAME
-#                             numpy's SIMD loops, numpy/scipy's BLAS and FunkSVD's compiled loop held
-#                             at the AVX2 level (on the recording machine each gave the outputs its
+#   NPY_DISABLE_CPU_FEATURES, OPENBLAS_CORETYPE, NUMBA_CPU_NAME, FAISS_SIMD_LEVEL
+#                             numpy's SIMD loops, numpy/scipy's (and FAISS's own) BLAS, FunkSVD's compiled
+#                             loop and FAISS's distance kernels held at the AVX2 level (on the recording machine each gave the outputs its
 #                             own choice gave; pinned so that CPUs with AVX-512 or other kernels do too)
 #   *_NUM_THREADS=1           OpenBLAS, MKL and OpenMP on one thread: some of their reductions split
 #                             the sum by thread (no output changed between 1 and 2 threads here, but
@@ -49,14 +49,14 @@ PYTEST   := $(BIN)/python -m pytest
 HAS_AVX2   := $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && echo yes)
 AVX2_PINS  := RECSYS_COURSE_PINNED=1 ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=COMPATIBLE \
               NPY_DISABLE_CPU_FEATURES=X86_V4,AVX512_ICL,AVX512_SPR OPENBLAS_CORETYPE=Haswell NUMBA_CPU_NAME=haswell \
-              OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 OMP_NUM_THREADS=1
+              FAISS_SIMD_LEVEL=AVX2 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 OMP_NUM_THREADS=1
 PINNED_ENV := $(if $(HAS_AVX2),$(AVX2_PINS))
 # The same choices forced elsewhere, for `make test-anywhere`: PyTorch's generic kernels, MKL's
 # vendor-specific AVX2 branch, numpy at its x86-64-v2 baseline, an AVX-only BLAS kernel, numba's
-# generic CPU, and LightFM built with its own native flags (into $(NATIVE_LFM), first on the path).
+# generic CPU, FAISS's scalar distance code, and LightFM built with its own native flags (into $(NATIVE_LFM), first on the path).
 NATIVE_LFM := $(VENV)/lightfm-native
 ELSEWHERE_ENV := ATEN_CPU_CAPABILITY=default MKL_CBWR=AVX2 NPY_DISABLE_CPU_FEATURES=X86_V3,X86_V4,AVX512_ICL,AVX512_SPR \
-                 OPENBLAS_CORETYPE=Sandybridge NUMBA_CPU_NAME=generic PYTHONPATH="$(abspath $(NATIVE_LFM))"
+                 OPENBLAS_CORETYPE=Sandybridge NUMBA_CPU_NAME=generic FAISS_SIMD_LEVEL=NONE PYTHONPATH="$(abspath $(NATIVE_LFM))"
 # Digit by digit where the pins apply; elsewhere (macOS, ARM, no AVX2) the claims only, and say so.
 NBVAL      := $(if $(HAS_AVX2),--nbval,--nbval-lax)
 

@@ -24,7 +24,7 @@ import pandas as pd
 
 from .ranking import check_n, rank_by_score
 
-__all__ = ["MMR", "mmr"]
+__all__ = ["MMR", "Diversify", "GenreCap", "mmr"]
 
 
 def _check_lambda(lambda_: float) -> None:
@@ -115,3 +115,65 @@ class MMR:
             lists.append(pd.DataFrame({"user_id": user, "rank": np.arange(1, len(top) + 1), "item_id": top,
                                        "score": values, "source": pool["source"].iloc[0]}))
         return pd.concat(lists, ignore_index=True) if lists else pools.iloc[:0]
+
+
+class GenreCap:
+    """A business rule as a re-rank step: at most ``max_per_genre`` movies of any one genre in the list.
+
+    Walks down the ranked list and keeps an item only while every one of its
+    genres is still under the cap; items it skips wait. If the pool runs
+    out before ``n`` items are kept, the skipped items fill the list in their
+    ranked order (a short list would be worse than a bent rule), so the cap
+    holds whenever the pool allows it. Called as ``step(items, scores, n)``
+    (see :class:`recsys_course.pipeline.TwoStage`).
+
+    >>> genres = pd.DataFrame({"Drama": [1, 1, 1, 0], "Comedy": [0, 0, 1, 1]}, index=[1, 2, 3, 4])
+    >>> items, _ = GenreCap(genres, max_per_genre=2)(np.array([1, 2, 3, 4]), np.array([4.0, 3, 2, 1]), n=3)
+    >>> items.tolist()   # 3 would be a third drama: it waits behind 4, the first three obey the cap
+    [1, 2, 4, 3]
+    """
+
+    def __init__(self, item_features: pd.DataFrame, max_per_genre: int = 3):
+        self.item_features = item_features
+        self.max_per_genre = check_n(max_per_genre)
+
+    def __repr__(self) -> str:
+        return f"GenreCap(max_per_genre={self.max_per_genre})"
+
+    def __call__(self, items, scores, n: int):
+        items, scores = np.asarray(items), np.asarray(scores)
+        missing = pd.Index(items).difference(self.item_features.index)
+        if len(missing):
+            raise ValueError(f"item_features has no row for item(s) {missing[:5].tolist()}")
+        F = self.item_features.loc[items].to_numpy(dtype=float) > 0
+        counts = np.zeros(F.shape[1], dtype=int)
+        kept, waiting = [], []
+        for j in range(len(items)):
+            if len(kept) < n and (counts[F[j]] < self.max_per_genre).all():
+                kept.append(j)
+                counts += F[j]
+            else:
+                waiting.append(j)
+        order = np.array(kept + waiting, dtype=np.intp)
+        return items[order], scores[order]
+
+
+class Diversify:
+    """MMR (:func:`mmr`) as a re-rank step: the first ``n`` items chosen by MMR, then the rest in ranked order."""
+
+    def __init__(self, item_features: pd.DataFrame, lambda_: float = 0.7):
+        _check_lambda(lambda_)
+        self.item_features = item_features
+        self.lambda_ = lambda_
+
+    def __repr__(self) -> str:
+        return f"Diversify(lambda_={self.lambda_})"
+
+    def __call__(self, items, scores, n: int):
+        items, scores = np.asarray(items), np.asarray(scores, dtype=float)
+        if len(items) == 0:
+            return items, scores
+        top, values = mmr(pd.Series(scores, index=items), self.item_features, n, self.lambda_, return_values=True)
+        rest = ~pd.Index(items).isin(top)
+        return (np.concatenate([np.asarray(top, dtype=items.dtype), items[rest]]),
+                np.concatenate([values, scores[rest]]))
