@@ -10,13 +10,19 @@ from recsys_course.data import GENRES
 from recsys_course.models.baselines import Popularity
 from recsys_course.models.implicit_mf import ImplicitALS
 from recsys_course.models.linear import EASE
-from recsys_course.pipeline import (FEATURES, TwoStage, candidate_recall, feature_names, ranking_data,
-                                    reciprocal_rank_fusion)
+from recsys_course.pipeline import (
+    FEATURES,
+    TwoStage,
+    candidate_recall,
+    feature_names,
+    ranking_data,
+    reciprocal_rank_fusion,
+)
 from recsys_course.rerank import Diversify, GenreCap
 from recsys_course.split import per_user_temporal_split
 
-RANKER = dict(objective="lambdarank", n_estimators=20, num_leaves=7, min_child_samples=5, deterministic=True,
-              force_row_wise=True, n_jobs=1, random_state=0, verbose=-1)
+RANKER = {"objective": "lambdarank", "n_estimators": 20, "num_leaves": 7, "min_child_samples": 5, "deterministic": True,
+              "force_row_wise": True, "n_jobs": 1, "random_state": 0, "verbose": -1}
 
 
 @pytest.fixture(scope="module")
@@ -179,16 +185,16 @@ def test_candidate_recall_counts_each_users_test_items():
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
-    (dict(generators={}), ValueError, "non-empty mapping"),
-    (dict(generators={"x": "not a model"}), TypeError, "generator 'x' must be a recommender"),
-    (dict(generators=None), ValueError, "non-empty mapping"),
-    (dict(n_candidates=0), ValueError, "n must be"),
-    (dict(rerank=[42]), TypeError, "rerank step must be callable"),
-    (dict(rerank_pool=0), ValueError, "rerank_pool"),
-    (dict(ranker=lgb.LGBMRanker(**RANKER), ranking_period=1.5), ValueError, "ranking_period must be between 0 and 1"),
+    ({"generators": {}}, ValueError, "non-empty mapping"),
+    ({"generators": {"x": "not a model"}}, TypeError, "generator 'x' must be a recommender"),
+    ({"generators": None}, ValueError, "non-empty mapping"),
+    ({"n_candidates": 0}, ValueError, "n must be"),
+    ({"rerank": [42]}, TypeError, "rerank step must be callable"),
+    ({"rerank_pool": 0}, ValueError, "rerank_pool"),
+    ({"ranker": lgb.LGBMRanker(**RANKER), "ranking_period": 1.5}, ValueError, "ranking_period must be between 0 and 1"),
 ])
 def test_bad_settings_are_refused_with_a_message(data, kwargs, error, match):
     train, _, movies, users = data
-    settings = dict(generators=generators()) | kwargs
+    settings = {"generators": generators()} | kwargs
     with pytest.raises(error, match=match):
         TwoStage(**settings).fit(train, movies, users)
