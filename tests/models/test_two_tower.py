@@ -274,7 +274,9 @@ def test_it_finds_the_planted_groups_better_than_popularity_and_chance():
     model = TwoTower(dim=8, hidden=16, history=3, n_epochs=10, batch_size=64).fit(train, movies, users)
     popularity = recall(Popularity().fit(train))
     chance = 10 / (100 - 10)  # 10 picks among the 90 unseen items
-    assert recall(model) > 0.6  # measured 0.9+: the 15 unseen items of the user's block hold the 5 test items
+    # measured 0.69 (popularity 0.09): knowing the group is worth 10/15 = 0.67 (10 picks among the 15 unseen
+    # items of the user's block, which hold the 5 test items); the ratings hold nothing more to learn
+    assert recall(model) > 0.5
     assert recall(model) > popularity + 0.3 and recall(model) > chance + 0.3
     assert np.diff(model.history_).mean() < 0  # and the loss went down
 
