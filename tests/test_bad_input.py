@@ -26,6 +26,7 @@ from recsys_course.models.linear import EASE
 from recsys_course.models.mf import ALS, FunkSVD
 from recsys_course.models.ncf import GMF, MLP, NCF, NeuMF, train
 from recsys_course.models.sar import SAR
+from recsys_course.models.two_tower import TwoTower
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,8 @@ def sample(synthetic):
 
 # ------------------------------------------------------------------ NaN ratings
 
-MODELS = [BaselineModel, FunkSVD, ALS, UserKNN, ItemKNN, Popularity, ImplicitItemKNN, EASE, ImplicitALS, BPR, SAR, NCF]
+MODELS = [BaselineModel, FunkSVD, ALS, UserKNN, ItemKNN, Popularity, ImplicitItemKNN, EASE, ImplicitALS, BPR, SAR, NCF,
+          TwoTower]
 
 
 @pytest.mark.parametrize("model", MODELS + [ContentRecommender], ids=lambda m: m.__name__)

@@ -26,6 +26,7 @@ from recsys_course.models.linear import EASE
 from recsys_course.models.mf import ALS, FunkSVD
 from recsys_course.models.ncf import NCF
 from recsys_course.models.sar import SAR
+from recsys_course.models.two_tower import TwoTower
 from recsys_course.ranking import rank_by_score
 from recsys_course.rerank import MMR
 
@@ -45,6 +46,7 @@ MODELS = {
     "ContentRecommender": lambda: ContentRecommender(),
     "HybridRecommender": lambda: HybridRecommender(n_factors=4, n_epochs=3),
     "NCF": lambda: NCF("gmf", n_factors=4, n_epochs=2, batch_size=8),
+    "TwoTower": lambda: TwoTower(dim=4, hidden=8, history=2, n_epochs=2, batch_size=8),
 }
 
 
