@@ -1011,3 +1011,65 @@ def _ref_popular_share() -> list:
         slots = [item for items in recs.values() for item in items]
         out.append(sum(item in ranked for item in slots) / len(slots))
     return out
+
+
+# ---------------------------------------------------------------- notebook 09
+
+_ANN_CASES = (
+    (np.array([[1, 2, 3], [4, 5, 6]]), np.array([[1, 2, 3], [4, 5, 6]])),      # perfect
+    (np.array([[3, 9, 1], [7, 8, 4]]), np.array([[1, 2, 3], [4, 5, 6]])),      # order does not matter
+    (np.array([[1, -1, -1], [-1, -1, -1]]), np.array([[1, 2, 3], [4, 5, 6]])),  # -1: FAISS found nothing there
+    (np.array([[5, 5, 5]]), np.array([[5, 6, 7]])),                             # a repeat counts once
+)
+
+
+@exercise("09.1", "extend: recall of an approximate search against the exact one",
+          run=lambda f: [float(f(found.copy(), exact.copy())) for found, exact in _ANN_CASES],
+          compare=_close_lists,
+          hint="per query: how many of the exact top-k ids appear among the found ids (a -1 is no item, and an "
+               "id found twice counts once), divided by k; then the mean over queries.")
+def _ref_ann_recall() -> list:
+    out = []
+    for found, exact in _ANN_CASES:
+        shares = []
+        for got, truth in zip(found.tolist(), exact.tolist()):
+            shares.append(sum(1 for item in truth if item in got) / len(truth))
+        out.append(sum(shares) / len(shares))
+    return out
+
+
+_GENRES_OF = {1: {"Drama"}, 2: {"Drama"}, 3: {"Drama", "Comedy"}, 4: {"Comedy"}, 5: {"Drama"}, 6: {"Action"},
+              7: {"Comedy", "Action"}}
+_CAP_CASES = (([1, 2, 3, 4, 5, 6, 7], 2, 4), ([3, 1, 2, 4, 7, 6, 5], 1, 3), ([1, 2, 5], 1, 3),
+              ([6, 7, 4, 3, 1], 2, 5))
+
+
+@exercise("09.2", "find the bug: a genre cap",
+          run=lambda f: [list(f(list(items), _GENRES_OF, cap, n)) for items, cap, n in _CAP_CASES],
+          compare=lambda got, expected: got == expected,
+          hint="a movie that waits is not in the list: should its genres count against the cap?")
+def _ref_genre_cap() -> list:
+    out = []
+    for items, cap, n in _CAP_CASES:
+        kept, waiting = [], []
+        for item in items:
+            in_list = [g for k in kept for g in _GENRES_OF[k]]
+            if len(kept) < n and all(in_list.count(g) < cap for g in _GENRES_OF[item]):
+                kept.append(item)
+            else:
+                waiting.append(item)
+        out.append(kept + waiting)
+    return out
+
+
+_HISTORY_CASES = (([10, 11, 12, 13, 14], 3, 2), ([10, 11, 12, 13, 14], 0, 3), ([10, 11, 12], 1, 5),
+                  ([10, 11, 12, 13, 14], 4, 4))
+
+
+@exercise("09.3", "find the bug: a user tower's history",
+          run=lambda f: [list(f(list(seq), j, length)) for seq, j, length in _HISTORY_CASES],
+          compare=lambda got, expected: got == expected,
+          hint="the pair at position j asks the model to predict movies_in_time_order[j]: is that movie in the "
+               "slice you return?")
+def _ref_history_before() -> list:
+    return [[seq[p] for p in range(j - length, j) if p >= 0] for seq, j, length in _HISTORY_CASES]

@@ -31,6 +31,7 @@ whole history and their last ten movies).
 
 from __future__ import annotations
 
+import copy
 import time
 import zlib
 from collections.abc import Mapping, Sequence
@@ -293,7 +294,7 @@ class TwoStage(Recommender):
     generators : mapping name -> recommender
         Unfitted models of the package (copies are fitted). Each proposes
         its ``n_candidates`` best unseen items; their union is ranked.
-    ranker : estimator or None
+    ranking_model : estimator or None
         A learning-to-rank model with ``fit(X, y, group=...)`` and
         ``predict(X)``, e.g. ``lightgbm.LGBMRanker(objective="lambdarank")``
         (a copy is fitted on :func:`ranking_data`). ``None``: no learned
@@ -311,19 +312,24 @@ class TwoStage(Recommender):
     rerank_pool : int
         How many ranked candidates the re-rank steps choose from.
 
+    A pipeline never proposes a movie the user has already rated: its
+    candidates exclude them, as a production system's do, so ``score`` is
+    ``-inf`` there (and for every non-candidate) and ``exclude_seen=False``
+    changes nothing.
+
     Attributes
     ----------
     generators_ : dict of fitted generators (fitted on all the training ratings)
-    ranker_ : the fitted ranker (``None`` without one)
+    ranking_model_ : the fitted ranker (``None`` without one)
     stage_seconds_ : seconds spent in each stage by the last ``recommend_batch`` call
     """
 
     _needs_rating = False
 
-    def __init__(self, generators: Mapping, ranker=None, rerank: Sequence = (), n_candidates: int = 100,
+    def __init__(self, generators: Mapping, ranking_model=None, rerank: Sequence = (), n_candidates: int = 100,
                  ranking_period: float = 0.2, rerank_pool: int = 50):
         self.generators = generators
-        self.ranker = ranker
+        self.ranking_model = ranking_model
         self.rerank = rerank
         self.n_candidates = n_candidates
         self.ranking_period = ranking_period
@@ -351,8 +357,8 @@ class TwoStage(Recommender):
         for step in self.rerank:
             if not callable(step):
                 raise TypeError(f"each rerank step must be callable as step(items, scores, n), got {step!r}")
-        self.ranker_ = None
-        if self.ranker is not None:
+        self.ranking_model_ = None
+        if self.ranking_model is not None:
             training = self._training
             expected = _fingerprint(data.ratings, generators, n_candidates, self.ranking_period)
             if training is None:
@@ -362,7 +368,7 @@ class TwoStage(Recommender):
                 raise ValueError("training was built from other ratings, generators or settings than this fit: "
                                  "build it with ranking_data() from the same arguments, or leave it out")
             learn = _with_positive(training)
-            self.ranker_ = clone(self.ranker).fit(learn.X, learn.pairs["label"].to_numpy(), group=learn.group)
+            self.ranking_model_ = clone(self.ranking_model).fit(learn.X, learn.pairs["label"].to_numpy(), group=learn.group)
         self.generators_ = _fit_all(generators, data.ratings, data.movies, data.users)
         self._ctx = _context(data.ratings, data.movies, data.users, self.user_ids_, self.item_ids_)
         self._ratings = data.ratings[["user_id", "item_id"]]
@@ -376,14 +382,32 @@ class TwoStage(Recommender):
         pairs, X = _features_for(self.generators_, self._ctx, self._ratings, users, items,
                                  check_n(self.n_candidates), self.stage_seconds_)
         start = time.perf_counter()
-        if self.ranker_ is None:
+        if self.ranking_model_ is None:
             values = reciprocal_rank_fusion(X, list(self.generators_))
         else:
-            values = np.asarray(self.ranker_.predict(X), dtype=float)
+            values = np.asarray(self.ranking_model_.predict(X), dtype=float)
         self.stage_seconds_["ranker"] += time.perf_counter() - start
         S = np.full((len(rows), len(cols)), -np.inf)
         S[positions(users, pairs["user_id"]), positions(items, pairs["item_id"])] = values
         return S
+
+    def variant(self, *, rerank: Sequence | None = None, ranking_model: bool = True) -> TwoStage:
+        """This fitted pipeline with other re-rank steps, or without its ranker: an ablation without refitting.
+
+        The copy shares the fitted generators (and ranker); ``rerank=None``
+        keeps this pipeline's steps; ``ranking_model=False`` orders the candidates by
+        reciprocal rank fusion, as a pipeline without a ranker does.
+        """
+        self._check_fitted()
+        twin = copy.copy(self)
+        twin.rerank = self.rerank if rerank is None else rerank
+        for step in twin.rerank:
+            if not callable(step):
+                raise TypeError(f"each rerank step must be callable as step(items, scores, n), got {step!r}")
+        if not ranking_model:
+            twin.ranking_model, twin.ranking_model_ = None, None
+        twin.stage_seconds_ = dict.fromkeys(self.stage_seconds_, 0.0)
+        return twin
 
     def recommend_batch(self, user_ids=None, n: int = 10, exclude_seen: bool = True, candidates=None,
                         batch_size: int | None = None) -> pd.DataFrame:

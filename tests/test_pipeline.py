@@ -191,10 +191,25 @@ def test_candidate_recall_counts_each_users_test_items():
     ({"n_candidates": 0}, ValueError, "n must be"),
     ({"rerank": [42]}, TypeError, "rerank step must be callable"),
     ({"rerank_pool": 0}, ValueError, "rerank_pool"),
-    ({"ranker": lgb.LGBMRanker(**RANKER), "ranking_period": 1.5}, ValueError, "ranking_period must be between 0 and 1"),
+    ({"ranking_model": lgb.LGBMRanker(**RANKER), "ranking_period": 1.5}, ValueError, "ranking_period must be between 0 and 1"),
 ])
 def test_bad_settings_are_refused_with_a_message(data, kwargs, error, match):
     train, _, movies, users = data
     settings = {"generators": generators()} | kwargs
     with pytest.raises(error, match=match):
         TwoStage(**settings).fit(train, movies, users)
+
+
+def test_a_variant_shares_the_fitted_stages_and_changes_only_what_it_is_told(data):
+    train, _, movies, users = data
+    genres = movies.set_index("item_id")[list(GENRES)]
+    pipe = TwoStage(generators(), lgb.LGBMRanker(**RANKER), n_candidates=10).fit(train, movies, users)
+    fused = pipe.variant(ranking_model=False)
+    alone = TwoStage(generators(), n_candidates=10).fit(train, movies, users)
+    assert fused.recommend_batch(n=5).equals(alone.recommend_batch(n=5))
+    assert pipe.ranking_model_ is not None and fused.generators_ is pipe.generators_
+    capped = pipe.variant(rerank=[GenreCap(genres, 1)])
+    assert capped.ranking_model_ is pipe.ranking_model_ and pipe.rerank == ()
+    assert not capped.recommend_batch(n=3).equals(pipe.recommend_batch(n=3))
+    with pytest.raises(TypeError, match="rerank step must be callable"):
+        pipe.variant(rerank=["cap"])

@@ -27,6 +27,7 @@ from recsys_course.models.mf import ALS, FunkSVD
 from recsys_course.models.ncf import NCF
 from recsys_course.models.sar import SAR
 from recsys_course.models.two_tower import TwoTower
+from recsys_course.pipeline import TwoStage
 from recsys_course.ranking import rank_by_score
 from recsys_course.rerank import MMR
 
@@ -47,6 +48,7 @@ MODELS = {
     "HybridRecommender": lambda: HybridRecommender(n_factors=4, n_epochs=3),
     "NCF": lambda: NCF("gmf", n_factors=4, n_epochs=2, batch_size=8),
     "TwoTower": lambda: TwoTower(dim=4, hidden=8, history=2, n_epochs=2, batch_size=8),
+    "TwoStage": lambda: TwoStage({"EASE": EASE(reg=1.0), "popularity": Popularity()}),  # every toy movie a candidate
 }
 
 
@@ -74,7 +76,8 @@ def test_recommend_ranks_the_scores_of_unseen_items(fitted):
         np.testing.assert_allclose(got["score"], row[got["item_id"]].to_numpy())
         assert (got["source"] == "model").all()
         everything = model.recommend(user, n=5, exclude_seen=False)["item_id"].tolist()
-        assert everything == rank_by_score(table.loc[user].dropna(), 5)
+        # -inf marks what a model will not list (TwoStage: its candidates never include rated movies)
+        assert everything == rank_by_score(table.loc[user].replace(-np.inf, np.nan).dropna(), 5)
 
 
 def test_recommend_batch_is_recommend_for_every_user(fitted):
@@ -92,7 +95,7 @@ def test_recommend_batch_is_recommend_for_every_user(fitted):
 def test_candidates_restrict_the_list(fitted):
     model, toy = fitted
     candidates = [2, 4, 6, 8, 1234]  # 1234: unknown to the model, skipped
-    table = model.score([1], [2, 4, 6, 8]).loc[1].dropna()
+    table = model.score([1], [2, 4, 6, 8]).loc[1].replace(-np.inf, np.nan).dropna()
     got = model.recommend(1, n=10, exclude_seen=False, candidates=candidates)
     assert got["item_id"].tolist() == rank_by_score(table)
     assert model.ranker(candidates).recommend(1, n=10, exclude_seen=False).equals(got)
