@@ -354,9 +354,7 @@ class TwoStage(Recommender):
         generators = _check_generators(self.generators)
         n_candidates = check_n(self.n_candidates)
         check_int("rerank_pool", self.rerank_pool, 1)
-        for step in self.rerank:
-            if not callable(step):
-                raise TypeError(f"each rerank step must be callable as step(items, scores, n), got {step!r}")
+        _check_steps(self.rerank)
         self.ranking_model_ = None
         if self.ranking_model is not None:
             training = self._training
@@ -400,10 +398,7 @@ class TwoStage(Recommender):
         """
         self._check_fitted()
         twin = copy.copy(self)
-        twin.rerank = self.rerank if rerank is None else rerank
-        for step in twin.rerank:
-            if not callable(step):
-                raise TypeError(f"each rerank step must be callable as step(items, scores, n), got {step!r}")
+        twin.rerank = self.rerank if rerank is None else _check_steps(rerank)
         if not ranking_model:
             twin.ranking_model, twin.ranking_model_ = None, None
         twin.stage_seconds_ = dict.fromkeys(self.stage_seconds_, 0.0)
@@ -430,6 +425,13 @@ class TwoStage(Recommender):
                                        "source": group["source"].iloc[0]}))
         self.stage_seconds_["rerank"] += time.perf_counter() - start
         return pd.concat(lists, ignore_index=True) if lists else pool.iloc[:0]
+
+
+def _check_steps(steps: Sequence) -> Sequence:
+    for step in steps:
+        if not callable(step):
+            raise TypeError(f"each rerank step must be callable as step(items, scores, n), got {step!r}")
+    return steps
 
 
 def _with_positive(training: RankingData) -> RankingData:

@@ -32,7 +32,6 @@ item) pair of the block; for GMF, whose score is
 
 from __future__ import annotations
 
-import contextlib
 import copy
 from dataclasses import dataclass, field
 
@@ -44,22 +43,9 @@ from torch import nn
 from ..checks import check_choice, check_int, check_number
 from ..ids import id_index, positions, show_id
 from .base import Recommender, TrainingData
+from .seeding import seeded
 
 __all__ = ["GMF", "MLP", "NCF", "NCFRecommender", "NegativeSampler", "NeuMF", "TrainingHistory", "train"]
-
-
-@contextlib.contextmanager
-def _seeded(random_state: int | None):
-    """Run the block on torch's CPU generator seeded with ``random_state``, then restore its state.
-
-    ``None`` draws from the global generator as it stands (not reproducible).
-    """
-    if random_state is None:
-        yield
-        return
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(check_int("random_state", random_state, 0))
-        yield
 
 
 def _check_shape(n_users, n_items, dim, layers=None, dropout=0.0) -> tuple[int, ...] | None:
@@ -87,7 +73,7 @@ class GMF(nn.Module):
     def __init__(self, n_users: int, n_items: int, dim: int = 32, random_state: int | None = 0):
         super().__init__()
         _check_shape(n_users, n_items, dim)
-        with _seeded(random_state):
+        with seeded(random_state):
             self.user = nn.Embedding(n_users, dim)
             self.item = nn.Embedding(n_items, dim)
             self.out = nn.Linear(dim, 1)
@@ -111,7 +97,7 @@ class MLP(nn.Module):
                  dropout: float = 0.0, random_state: int | None = 0):
         super().__init__()
         layers = _check_shape(n_users, n_items, dim, layers, dropout)
-        with _seeded(random_state):
+        with seeded(random_state):
             self.user = nn.Embedding(n_users, dim)
             self.item = nn.Embedding(n_items, dim)
             blocks, width = [], 2 * dim
@@ -140,7 +126,7 @@ class NeuMF(nn.Module):
                  dropout: float = 0.0, random_state: int | None = 0):
         super().__init__()
         layers = _check_shape(n_users, n_items, dim, layers, dropout)
-        with _seeded(random_state):  # the towers draw in turn from this one seeded stream
+        with seeded(random_state):  # the towers draw in turn from this one seeded stream
             self.gmf = GMF(n_users, n_items, dim, random_state=None)
             self.mlp = MLP(n_users, n_items, dim, layers, dropout, random_state=None)
             self.out = nn.Linear(dim + layers[-1], 1)
@@ -235,7 +221,7 @@ def train(model: nn.Module, users: np.ndarray, items: np.ndarray, n_items: int, 
     check_int("patience", patience, 1)
     check_number("lr", lr, above=0)
     check_number("weight_decay", weight_decay, at_least=0)
-    with _seeded(random_state):
+    with seeded(random_state):
         if sampler is None:
             sampler = NegativeSampler(users, items, n_items, random_state)
         elif not callable(getattr(sampler, "sample", None)):

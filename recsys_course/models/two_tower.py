@@ -51,8 +51,6 @@ the same digits on every CPU.
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import pandas as pd
 import torch
@@ -62,22 +60,12 @@ from torch import nn
 from ..checks import check_choice, check_int, check_number, check_timestamps
 from .base import Recommender, TrainingData
 from .hybrid import age_band, item_feature_lists
+from .seeding import seeded
 
 __all__ = ["TwoTower", "histories_before", "last_items", "sampled_softmax_loss"]
 
 #: Padding of :func:`histories_before` and :func:`last_items`: "no item here".
 PAD = -1
-
-
-@contextlib.contextmanager
-def _seeded(random_state: int | None):
-    """Run the block on torch's CPU generator seeded with ``random_state``, then restore its state."""
-    if random_state is None:
-        yield
-        return
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(check_int("random_state", random_state, 0))
-        yield
 
 
 # ------------------------------------------------------------------ the loss
@@ -430,7 +418,7 @@ class TwoTower(Recommender):
         counts = np.bincount(i, minlength=n_items)
         self.sampling_probability_ = counts / counts.sum()
         genres, years, n_years = _item_features(data.movies, self.item_ids_)
-        with _seeded(self.random_state):
+        with seeded(self.random_state):
             self.module_ = _Towers(self.dim, self.hidden, self.history, n_users,
                                    _user_features(data.users, self.user_ids_), n_items, genres, years, n_years)
         shuffle = np.random.default_rng(None if self.random_state is None else self.random_state + 1)
