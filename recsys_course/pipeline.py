@@ -39,6 +39,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from sklearn.base import clone
 
 from .checks import check_fraction, check_int
@@ -79,6 +80,7 @@ class _Context(NamedTuple):
     genres: np.ndarray        # items x genres, rows normalised to sum 1 (a movie's genres share one unit)
     profile: np.ndarray       # users x genres: share of the user's movies in each genre
     recent_profile: np.ndarray
+    seen: sparse.csr_matrix   # users x items: True where the user rated the item
 
 
 def _context(ratings: pd.DataFrame, movies, users, user_ids: pd.Index, item_ids: pd.Index) -> _Context:
@@ -123,8 +125,10 @@ def _context(ratings: pd.DataFrame, movies, users, user_ids: pd.Index, item_ids:
     recent_profile = np.zeros((n_users, len(GENRES)))
     np.add.at(recent_profile, u[last], shares[i[last]])
     recent_profile /= np.maximum(np.bincount(u[last], minlength=n_users), 1)[:, None]
+    ok = (u >= 0) & (i >= 0)
+    seen = sparse.csr_matrix((np.ones(ok.sum(), dtype=bool), (u[ok], i[ok])), shape=(n_users, n_items))
     return _Context(item_ids, user_ids, np.column_stack([count, recent, item_mean, year, age]),
-                    np.column_stack([user_count, user_mean, demo]), shares, profile, recent_profile)
+                    np.column_stack([user_count, user_mean, demo]), shares, profile, recent_profile, seen)
 
 
 def _ranks(S: np.ndarray) -> np.ndarray:
@@ -242,7 +246,7 @@ def ranking_data(generators: Mapping, ratings: pd.DataFrame, movies: pd.DataFram
     some = next(iter(fitted.values()))
     ctx = _context(early, movies, users, some.user_ids_, some.item_ids_)
     user_ids = pd.Index(np.sort(period["user_id"].unique()))
-    pairs, X = _features_for(fitted, ctx, early, user_ids, ctx.item_ids, n_candidates)
+    pairs, X = _features_for(fitted, ctx, user_ids, ctx.item_ids, n_candidates)
     labels = pd.MultiIndex.from_frame(period[["user_id", "item_id"]])
     pairs["label"] = pd.MultiIndex.from_frame(pairs[["user_id", "item_id"]]).isin(labels).astype(int)
     return RankingData(pairs, X, pairs.groupby("user_id", sort=False).size().to_numpy(),
@@ -250,19 +254,24 @@ def ranking_data(generators: Mapping, ratings: pd.DataFrame, movies: pd.DataFram
                                                                       ranking_period))
 
 
-def _features_for(fitted: Mapping, ctx: _Context, ratings: pd.DataFrame, user_ids: pd.Index, item_ids: pd.Index,
+def _seen(ctx: _Context, user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
+    """users x items, True where the user rated the item in the context's ratings (row -1: nobody known)."""
+    seen = np.zeros((len(user_rows), len(item_rows)), dtype=bool)
+    u, i = user_rows >= 0, item_rows >= 0
+    if u.any() and i.any():
+        seen[np.ix_(u, i)] = ctx.seen[user_rows[u]].toarray()[:, item_rows[i]]
+    return seen
+
+
+def _features_for(fitted: Mapping, ctx: _Context, user_ids: pd.Index, item_ids: pd.Index,
                   n_candidates: int, timings: dict | None = None):
     """Candidates of ``user_ids`` among ``item_ids`` (their rated items excluded) and their features."""
     start = time.perf_counter()
-    seen = np.zeros((len(user_ids), len(item_ids)), dtype=bool)
-    r, c = positions(user_ids, ratings["user_id"]), positions(item_ids, ratings["item_id"])
-    ok = (r >= 0) & (c >= 0)
-    seen[r[ok], c[ok]] = True
-    scored = _generator_scores(fitted, user_ids, item_ids, seen)
+    user_rows, item_rows = positions(ctx.user_ids, user_ids), positions(ctx.item_ids, item_ids)
+    scored = _generator_scores(fitted, user_ids, item_ids, _seen(ctx, user_rows, item_rows))
     rows, cols = np.nonzero(_candidates(scored, n_candidates))
     middle = time.perf_counter()
-    X = _pair_features(list(fitted), scored, ctx, rows, cols, positions(ctx.user_ids, user_ids),
-                       positions(ctx.item_ids, item_ids))
+    X = _pair_features(list(fitted), scored, ctx, rows, cols, user_rows, item_rows)
     if timings is not None:
         timings["candidates"] += middle - start
         timings["features"] += time.perf_counter() - middle
@@ -369,7 +378,6 @@ class TwoStage(Recommender):
             self.ranking_model_ = clone(self.ranking_model).fit(learn.X, learn.pairs["label"].to_numpy(), group=learn.group)
         self.generators_ = _fit_all(generators, data.ratings, data.movies, data.users)
         self._ctx = _context(data.ratings, data.movies, data.users, self.user_ids_, self.item_ids_)
-        self._ratings = data.ratings[["user_id", "item_id"]]
         self.stage_seconds_ = dict.fromkeys(("candidates", "features", "ranker", "rerank"), 0.0)
 
     def _learned_arrays(self):
@@ -377,13 +385,19 @@ class TwoStage(Recommender):
 
     def _score(self, rows, cols):
         users, items = self.user_ids_[rows], self.item_ids_[cols]
-        pairs, X = _features_for(self.generators_, self._ctx, self._ratings, users, items,
-                                 check_n(self.n_candidates), self.stage_seconds_)
+        pairs, X = _features_for(self.generators_, self._ctx, users, items, check_n(self.n_candidates),
+                                 self.stage_seconds_)
         start = time.perf_counter()
         if self.ranking_model_ is None:
             values = reciprocal_rank_fusion(X, list(self.generators_))
         else:
-            values = np.asarray(self.ranking_model_.predict(X), dtype=float)
+            booster = getattr(self.ranking_model_, "booster_", None)
+            # LightGBM's scikit-learn wrapper re-validates its parameters on every call (about a
+            # millisecond, most of a served request's ranker time); its booster gives the same scores.
+            if booster is None:
+                values = np.asarray(self.ranking_model_.predict(X), dtype=float)
+            else:
+                values = np.asarray(booster.predict(X.to_numpy()), dtype=float)
         self.stage_seconds_["ranker"] += time.perf_counter() - start
         S = np.full((len(rows), len(cols)), -np.inf)
         S[positions(users, pairs["user_id"]), positions(items, pairs["item_id"])] = values

@@ -250,8 +250,15 @@ class Recommender(BaseEstimator):
         """
         self._check_fitted()
         users = pd.Index(_as_list(user_ids), name="user_id")
-        items = self.item_ids_ if item_ids is None else pd.Index(_as_list(item_ids), name="item_id")
-        rows, cols = positions(self.user_ids_, users), positions(self.item_ids_, items)
+        if item_ids is None:
+            items = self.item_ids_
+        elif isinstance(item_ids, pd.Index):
+            items = item_ids.rename("item_id")
+        else:
+            items = pd.Index(_as_list(item_ids), name="item_id")
+        # the whole catalogue in its own order (what a served request asks): no look-up needed
+        cols = np.arange(len(items)) if items.equals(self.item_ids_) else positions(self.item_ids_, items)
+        rows = positions(self.user_ids_, users)
         out = np.full((len(rows), len(cols)), np.nan)
         known_rows, known_cols = rows >= 0, cols >= 0
         if known_rows.any() and known_cols.any():
