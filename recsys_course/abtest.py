@@ -18,11 +18,13 @@ the test and the unpooled one for the confidence interval, as is usual.
 
 from __future__ import annotations
 
+import hashlib
 import math
+from collections.abc import Mapping
 
 from scipy import stats
 
-__all__ = ["power", "sample_size", "two_proportion_test"]
+__all__ = ["assign_arm", "power", "sample_size", "two_proportion_test"]
 
 
 def _check_rate(name: str, p: float) -> None:
@@ -33,6 +35,37 @@ def _check_rate(name: str, p: float) -> None:
 def _check_level(name: str, value: float) -> None:
     if not 0 < value < 1:
         raise ValueError(f"{name} must be between 0 and 1, got {value}")
+
+
+def assign_arm(user_id, arms: Mapping[str, float], salt: str = "experiment") -> str:
+    """The arm of an experiment that ``user_id`` sees: stable across requests, processes and restarts.
+
+    The user id and the experiment's ``salt`` are hashed (SHA-256, not
+    Python's ``hash()``, which changes with every process) to a number
+    :math:`h` uniform in :math:`[0, 1)`; the arms split that interval by
+    their weights, in the order given. The same user always lands in the
+    same arm, a new ``salt`` (a new experiment) reshuffles users
+    independently of the last one, and no table of assignments is stored.
+
+    >>> arms = {"control": 0.5, "treatment": 0.5}
+    >>> assign_arm(42, arms) == assign_arm(42, arms)
+    True
+    >>> sorted({assign_arm(user, arms) for user in range(100)})
+    ['control', 'treatment']
+    """
+    if not isinstance(arms, Mapping) or not arms:
+        raise ValueError(f"arms must be a non-empty mapping arm -> weight, e.g. {{'A': 0.5, 'B': 0.5}}; got {arms!r}")
+    weights = [float(w) for w in arms.values()]
+    if not all(math.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
+        raise ValueError(f"arm weights must be finite, >= 0 and not all 0, got {dict(arms)}")
+    digest = hashlib.sha256(f"{salt}:{user_id}".encode()).digest()
+    h = int.from_bytes(digest[:8], "big") / 2**64
+    total, edge = sum(weights), 0.0
+    for arm, weight in zip(arms, weights):
+        edge += weight / total
+        if h < edge:
+            return arm
+    return next(arm for arm, weight in reversed(list(zip(arms, weights))) if weight > 0)  # h rounding at 1
 
 
 def sample_size(p_control: float, lift: float, alpha: float = 0.05, power: float = 0.8,
