@@ -288,7 +288,7 @@ def test_the_server_refuses_to_start_on_a_corrupt_artifact(artifact, tmp_path):
     bad = _corrupt(artifact, tmp_path / "bad.pkl")
     result = subprocess.run([sys.executable, "-m", "recsys_course.serve", "--artifact", str(bad), "--port",
                              str(_free_port())], env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True,
-                            text=True, timeout=60)
+                            text=True, timeout=60, check=False)
     assert result.returncode == 2 and "is corrupt" in result.stderr and "--train" in result.stderr
 
 
@@ -360,9 +360,9 @@ def test_the_page_shows_history_and_recommendations_in_a_real_browser(server):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     url = f"http://127.0.0.1:{server.port}/?user=42&n=10"
     flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--virtual-time-budget=10000"]
-    dom = subprocess.run(flags + ["--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+    dom = subprocess.run(flags + ["--dump-dom", url], capture_output=True, text=True, timeout=120, check=True).stdout
     shot = SCREENSHOTS / "serve_page_user42.png"
-    subprocess.run(flags + ["--window-size=1280,1000", f"--screenshot={shot}", url], capture_output=True, timeout=120)
+    subprocess.run(flags + ["--window-size=1280,1000", f"--screenshot={shot}", url], capture_output=True, timeout=120, check=True)
     expected = server.get("/users/42/recommendations?n=10")[1]
     history = server.get("/users/42/history?n=15")[1]
     recs = dom.split('<ol id="recs">')[1].split("</ol>")[0]
