@@ -575,6 +575,15 @@ def run_load(base_url: str, paths: Sequence[str] | Callable[[int], str], rate: f
     generator on a fresh loop in a worker thread and blocks until it is done.
     Failures to connect, timeouts and non-2xx statuses are recorded per
     request, never raised; invalid arguments raise ``ValueError``.
+
+    Examples
+    --------
+    With the course's service running in another process on port 8000:
+
+    >>> result = run_load("http://127.0.0.1:8000",
+    ...                   lambda i: f"/users/{1 + i % 943}/recommendations?n=10",
+    ...                   rate=200, duration=10, warmup=200)     # doctest: +SKIP
+    >>> result.summary()[["latency_p99_ms", "service_p99_ms", "errors"]]  # doctest: +SKIP
     """
     # validate here, in the caller's thread, so that a bad argument raises before any loop starts
     coro = _execute(_prepare(base_url, paths, rate, n_requests, duration, max_connections, timeout,
