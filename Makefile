@@ -15,6 +15,8 @@ LIGHTFM := rectools-lightfm==1.17.3
 # Parallel notebook runs: one kernel per notebook (loadscope keeps a notebook's cells together).
 JOBS   ?= 2
 PORT   ?= 8888
+# `make serve`: the recommender service of notebook 10
+SERVE_PORT ?= 8000
 
 BIN      := $(VENV)/bin
 # Jupyter refuses to start as root (common in containers) unless told it is intended.
@@ -63,7 +65,7 @@ NBVAL      := $(if $(HAS_AVX2),--nbval,--nbval-lax)
 # Notebooks that `make record` re-runs and stores (e.g. NB=notebooks/05_hybrid_lightfm.ipynb).
 NB ?= notebooks/[0-9]*.ipynb
 
-.PHONY: help setup lab test test-anywhere record data bench kernel clean clean-data
+.PHONY: help setup lab test test-anywhere record data bench kernel serve clean clean-data
 
 help:
 	@echo "make lab    - set up .venv, fetch the data, open JupyterLab on notebooks/"
@@ -73,6 +75,7 @@ help:
 	@echo "make kernel - register the environment as the Jupyter kernel 'Python (recsys-course)', pins included"
 	@echo "make data   - fetch and validate MovieLens-100k only (prepare a workshop room)"
 	@echo "make bench  - run benchmarks/ and write benchmarks/results/"
+	@echo "make serve  - train the recommender once (about 20 s), serve it on http://127.0.0.1:$(SERVE_PORT)/ and open the page"
 	@echo "make clean  - remove .venv and build caches (keeps the downloaded data)"
 	@echo "make clean-data - remove the cached MovieLens-100k too"
 
@@ -133,6 +136,12 @@ record:
 	@$(MAKE) --no-print-directory data
 	env $(PINNED_ENV) $(PYTEST) -q -p no:cacheprovider tests/test_reproducibility.py
 	env $(PINNED_ENV) $(BIN)/jupyter nbconvert --to notebook --execute --inplace $(NB)
+
+# Trains notebook 09's model into the data folder the first time (and when the saved one is corrupt
+# or from other library versions), then serves it until Ctrl-C.
+serve: data
+	env $(PINNED_ENV) $(BIN)/python -m recsys_course.serve --train --if-missing
+	env $(PINNED_ENV) $(BIN)/python -m recsys_course.serve --port $(SERVE_PORT) --open
 
 bench: data
 	$(BIN)/python -m pip install --disable-pip-version-check --quiet -e ".[dev,pinned,bench]"

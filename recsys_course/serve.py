@@ -49,7 +49,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Self
 
 import numpy as np
 import pandas as pd
@@ -62,9 +62,11 @@ __all__ = [
     "Artifact",
     "ArtifactError",
     "ImpressionLog",
+    "ServerProcess",
     "Service",
     "create_app",
     "default_artifact_path",
+    "free_port",
     "load_artifact",
     "read_impressions",
     "save_artifact",
@@ -688,6 +690,81 @@ def train_artifact(path=None, *, verbose: bool = True) -> dict:
     return manifest
 
 
+# ------------------------------------------------------------------- a server in a child process
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on now (the system's pick)."""
+    import socket
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """``python -m recsys_course.serve`` in a child process on a free loopback port, until :meth:`stop`.
+
+    For a notebook, a test or a benchmark that needs the real server (its own
+    process, its own event loop, real sockets), not the app called in-process.
+    Waits up to ``timeout`` s for ``/health``; a server that exits instead
+    raises with its error output. Usable as a context manager.
+
+    >>> with ServerProcess(artifact) as server:     # doctest: +SKIP
+    ...     urllib.request.urlopen(server.url + "/health").read()
+    """
+
+    def __init__(self, artifact=None, *, log=None, cache_size: int = 10_000, port: int | None = None,
+                 timeout: float = 60.0, env: Mapping | None = None):
+        import subprocess
+        import urllib.request
+        self.port = free_port() if port is None else int(port)
+        self.url = f"http://127.0.0.1:{self.port}"
+        artifact = default_artifact_path() if artifact is None else Path(artifact)
+        self.log_path = artifact.with_name("impressions.jsonl") if log is None else Path(log)
+        command = [sys.executable, "-m", "recsys_course.serve", "--artifact", str(artifact), "--port", str(self.port),
+                   "--log", str(self.log_path), "--cache-size", str(cache_size)]
+        child_env = dict(os.environ if env is None else env)
+        package_root = str(Path(__file__).resolve().parent.parent)
+        child_env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, child_env.get("PYTHONPATH")) if p)
+        self.process = subprocess.Popen(command, env=child_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                        text=True)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the server exited with code {self.process.returncode}: "
+                                   f"{self.process.stderr.read().strip()}")
+            try:
+                with urllib.request.urlopen(self.url + "/health", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the server did not answer {self.url}/health within {timeout:.0f} s")
+            time.sleep(0.1)
+
+    def stop(self, sig: int | None = None) -> int:
+        """Stop the server (SIGTERM: a clean shutdown that writes the whole log; or ``sig``); its exit code."""
+        import signal
+        import subprocess
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM if sig is None else sig)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process.stderr.close()
+        return self.process.returncode
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
 # ---------------------------------------------------------------------------------- the CLI
 
 
@@ -700,7 +777,8 @@ def main(argv=None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--log", type=Path, default=None, help="impression log (default: beside the artifact)")
-    parser.add_argument("--cache-size", type=int, default=10_000)
+    parser.add_argument("--cache-size", type=int, default=10_000, help="per-user answers kept (0: no cache)")
+    parser.add_argument("--open", action="store_true", help="open the page in a web browser once serving")
     args = parser.parse_args(argv)
     path = args.artifact or default_artifact_path()
     if args.train:
@@ -721,7 +799,11 @@ def main(argv=None) -> int:
     import torch
     import uvicorn
     torch.set_num_threads(1)
-    print(f"serving {app.state.service.model_version} on http://{args.host}:{args.port}/", flush=True)
+    url = f"http://{args.host}:{args.port}/"
+    print(f"serving {app.state.service.model_version} on {url} (Ctrl-C stops)", flush=True)
+    if args.open:
+        import webbrowser
+        threading.Timer(1.5, webbrowser.open, (url,)).start()  # a no-op where there is no browser
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0
 

@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -48,34 +47,11 @@ def artifact(tmp_path_factory) -> Path:
     return path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """``python -m recsys_course.serve`` in a child process, and a small HTTP client for it."""
+class Server(serve.ServerProcess):
+    """The real server in a child process, and a small HTTP client for it."""
 
     def __init__(self, artifact: Path, log: Path):
-        self.port, self.log = _free_port(), log
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "recsys_course.serve", "--artifact", str(artifact), "--port", str(self.port),
-             "--log", str(log)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 60
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited with {self.process.returncode}: {self.process.stderr.read()}")
-            try:
-                if self.get("/health")[0] == 200:
-                    return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("the server did not answer /health within 60 s")
-            time.sleep(0.1)
+        super().__init__(artifact, log=log)
 
     def request(self, method: str, path: str, body=None):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
@@ -89,18 +65,6 @@ class Server:
 
     def get(self, path: str):
         return self.request("GET", path)
-
-    def stop(self, sig=signal.SIGTERM) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process.stdout.close()
-        self.process.stderr.close()
-        return self.process.returncode
 
 
 @pytest.fixture()
@@ -287,7 +251,7 @@ def test_a_corrupt_truncated_or_mismatched_artifact_is_refused_with_the_remedy(a
 def test_the_server_refuses_to_start_on_a_corrupt_artifact(artifact, tmp_path):
     bad = _corrupt(artifact, tmp_path / "bad.pkl")
     result = subprocess.run([sys.executable, "-m", "recsys_course.serve", "--artifact", str(bad), "--port",
-                             str(_free_port())], env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True,
+                             str(serve.free_port())], env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True,
                             text=True, timeout=60, check=False)
     assert result.returncode == 2 and "is corrupt" in result.stderr and "--train" in result.stderr
 
