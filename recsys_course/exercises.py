@@ -1073,3 +1073,51 @@ _HISTORY_CASES = (([10, 11, 12, 13, 14], 3, 2), ([10, 11, 12, 13, 14], 0, 3), ([
                "slice you return?")
 def _ref_history_before() -> list:
     return [[seq[p] for p in range(j - length, j) if p >= 0] for seq, j, length in _HISTORY_CASES]
+
+
+# ---------------------------------------------------------------- notebook 10
+
+_LRU_CASES = (([1, 2, 1, 3, 1, 2], 2), ([1, 2, 3, 1, 2, 3], 2), ([1, 2, 3, 1, 2, 3], 3), ([5, 5, 5, 5], 1),
+              ([1, 2, 3, 4], 10), ([1, 2, 1, 3, 2, 1, 4, 1], 2))
+
+
+@exercise("10.1", "extend: the hit rate of a least-recently-used cache",
+          run=lambda f: [float(f(list(requests), capacity)) for requests, capacity in _LRU_CASES],
+          compare=_close_lists,
+          hint="walk the requests in order; a hit moves the key to the most recent end; a miss adds it there and, "
+               "when the cache then holds more than `capacity` keys, drops the least recently used one.")
+def _ref_lru_hit_rate() -> list:
+    out = []
+    for requests, capacity in _LRU_CASES:
+        cache, hits = [], 0   # least recently used first
+        for key in requests:
+            if key in cache:
+                hits += 1
+                cache.remove(key)
+            cache.append(key)
+            if len(cache) > capacity:
+                cache.pop(0)
+        out.append(hits / len(requests))
+    return out
+
+
+_P99_CASES = (
+    ([0.0, 0.01, 0.02, 0.03], [0.0, 0.01, 0.02, 0.03], [0.002, 0.012, 0.022, 0.032]),   # on time
+    ([0.0, 0.01, 0.02, 0.03], [0.0, 0.05, 0.05, 0.05], [0.04, 0.052, 0.053, 0.054]),     # sent late, behind a slow one
+    ([0.0, 0.005, 0.010, 0.015, 0.020], [0.0, 0.1, 0.1, 0.1, 0.1], [0.1, 0.101, 0.102, 0.103, 0.104]),
+)
+
+
+@exercise("10.2", "find the bug: a p99 latency",
+          run=lambda f: [float(f(list(due), list(sent), list(done))) for due, sent, done in _P99_CASES],
+          compare=_close_lists,
+          hint="a user's wait starts when the request was due, not when a busy client finally sent it.")
+def _ref_p99_latency() -> list:
+    out = []
+    for due, _sent, done in _P99_CASES:
+        waits = sorted(b - a for a, b in zip(due, done))
+        position = 0.99 * (len(waits) - 1)   # numpy's default (linear) percentile
+        low = int(position)
+        high = min(low + 1, len(waits) - 1)
+        out.append(1000 * (waits[low] + (waits[high] - waits[low]) * (position - low)))
+    return out
