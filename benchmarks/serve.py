@@ -66,9 +66,10 @@ def _row(name: str, rate: int, runs: list, floor: dict | None) -> tuple[str, dic
     errors = int(sum(r["errors"] for r in runs))
     throughput = float(np.median([r["throughput_rps"] for r in runs]))
     p99 = float(np.median(p["p99"]))
-    ratio = p99 / float(np.median([r["latency_p99_ms"] for r in floor[rate]])) if floor else float("nan")
+    ratio = p99 / float(np.median([r["latency_p99_ms"] for r in floor[rate]])) if floor else None
     cells = (f"| {name} | {rate} | {throughput:.0f} | {np.median(p['p50']):.2f} | {np.median(p['p95']):.2f} | "
-             f"{p99:.2f} ({min(p['p99']):.2f}-{max(p['p99']):.2f}) | {ratio:.1f}x | {errors} |")
+             f"{p99:.2f} ({min(p['p99']):.2f}-{max(p['p99']):.2f}) | {'-' if ratio is None else f'{ratio:.1f}x'} | "
+             f"{errors} |")
     return cells, {"server": name, "rate": rate, "throughput_rps": throughput, "p50_ms": float(np.median(p["p50"])),
                    "p95_ms": float(np.median(p["p95"])), "p99_ms": p99, "p99_runs_ms": p["p99"], "errors": errors,
                    "p99_over_floor": ratio}
