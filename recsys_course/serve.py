@@ -57,6 +57,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from .abtest import assign_arm
+from .ranking import check_n
 
 __all__ = [
     "ARTIFACT_FORMAT",
@@ -528,9 +529,10 @@ class Service:
 
 
 def _checked_n(n) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= MAX_N:
-        raise ValueError(f"n must be an integer from 1 to {MAX_N}, got {n!r}")
-    return int(n)
+    n = check_n(n)  # the package's rule for a list length, plus the service's own ceiling
+    if n > MAX_N:
+        raise ValueError(f"n must be at most {MAX_N} for the service, got {n}")
+    return n
 
 
 # ----------------------------------------------------------------------------------- the app
