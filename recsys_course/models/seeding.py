@@ -12,14 +12,17 @@ __all__ = ["seeded"]
 
 
 @contextlib.contextmanager
-def seeded(random_state: int | None):
+def seeded(random_state: int | None, device: torch.device | None = None):
     """Run the block on torch's CPU generator seeded with ``random_state``, then restore its state.
 
-    ``None`` draws from the global generator as it stands (not reproducible).
+    With a CUDA ``device``, that GPU's generator (dropout on the GPU draws from
+    it) is seeded and restored too. ``None`` draws from the global generators
+    as they stand (not reproducible).
     """
     if random_state is None:
         yield
         return
-    with torch.random.fork_rng(devices=[]):
+    gpus = [device] if device is not None and torch.device(device).type == "cuda" else []
+    with torch.random.fork_rng(devices=gpus):
         torch.manual_seed(check_int("random_state", random_state, 0))
         yield
