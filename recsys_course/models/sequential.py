@@ -249,8 +249,11 @@ def _loss(network, inputs, targets, kind, n_negatives, beta, generator, n_items)
         return F.cross_entropy(h @ E.T, pos)
     k = 1 if kind == "bce" else n_negatives
     neg = torch.randint(n_items, (len(pos), k), generator=generator).to(pos.device)
-    s_pos = (h * E[pos]).sum(-1)
-    s_neg = torch.einsum("pd,pkd->pk", h, E[neg])
+    if k > 16:  # many negatives: every item's score in one product is cheaper than gathering k vectors a position
+        logits = h @ E.T
+        s_pos, s_neg = logits.gather(1, pos[:, None])[:, 0], logits.gather(1, neg)
+    else:
+        s_pos, s_neg = (h * E[pos]).sum(-1), torch.einsum("pd,pkd->pk", h, E[neg])
     valid = neg != pos[:, None]
     negative_part = (F.softplus(s_neg) * valid).sum(-1)  # -log(1 - sigmoid(s)) = softplus(s)
     return (beta * F.softplus(-s_pos) + negative_part).mean()

@@ -142,7 +142,7 @@ class _Fixed(torch.nn.Module):
         return self.E
 
 
-@pytest.mark.parametrize("kind, k, beta", [("bce", 1, 1.0), ("gbce", 3, 0.4), ("softmax", 0, 1.0)])
+@pytest.mark.parametrize("kind, k, beta", [("bce", 1, 1.0), ("gbce", 3, 0.4), ("gbce", 20, 0.7), ("softmax", 0, 1.0)])
 def test_each_loss_is_its_formula_written_out(kind, k, beta):
     rng = np.random.default_rng(0)
     n_items, dim = 7, 4
