@@ -23,6 +23,13 @@ applies it in ``pearson_baseline``).
 Everything is a handful of sparse matrix products: each of the sums above is
 one entry of a product such as :math:`R R^\top` or :math:`(R \circ R) B^\top`
 with :math:`B` the 0/1 pattern of :math:`R`.
+
+For implicit feedback (who interacted with what, not how) the comparison runs
+over *all* users instead, not only co-rated ones, since over co-rated columns
+two 0/1 vectors always have cosine 1: :func:`implicit_cosine` compares the
+columns of a users x items interaction matrix, and :func:`top_k_mask` keeps
+each item's ``k`` nearest neighbours (the item-kNN models of
+:mod:`recsys_course.models.knn` and :mod:`recsys_course.models.next_item`).
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
-__all__ = ["SIMILARITIES", "compute", "cosine", "pearson", "shrink", "support"]
+__all__ = ["SIMILARITIES", "compute", "cosine", "implicit_cosine", "pearson", "shrink", "support", "top_k_mask"]
 
 SIMILARITIES = ("cosine", "pearson")
 
@@ -108,3 +115,49 @@ def compute(R: sparse.spmatrix, kind: str = "pearson", min_support: int = 1, shr
         raise ValueError(f"min_support must be an integer >= 0, got {min_support!r}")
     sim = cosine(R, min_support) if kind == "cosine" else pearson(R, min_support)
     return shrink(sim, support(R), shrinkage) if shrinkage else sim
+
+
+def implicit_cosine(X: sparse.spmatrix, shrinkage: float = 0.0) -> np.ndarray:
+    r"""Cosine between the columns of a users x items interaction matrix, over all users, optionally shrunk.
+
+    With :math:`x_i` the column of item *i* (for 0/1 data: which users
+    interacted with it) and :math:`\lambda` the shrinkage,
+
+    .. math:: s_{ij} = \frac{x_i \cdot x_j}{\lVert x_i\rVert\,\lVert x_j\rVert + \lambda}
+
+    Returns a dense items x items array. An item nobody interacted with is
+    similar to nothing (0, where the formula gives 0/0). The diagonal is left
+    as the formula gives it (1 without shrinkage): the models zero it, since
+    an item does not recommend itself.
+
+    >>> X = sparse.csr_matrix([[1, 1, 0], [1, 0, 0], [1, 1, 0]])   # 3 users, 3 items
+    >>> implicit_cosine(X).round(3).tolist()
+    [[1.0, 0.816, 0.0], [0.816, 1.0, 0.0], [0.0, 0.0, 0.0]]
+    """
+    if shrinkage < 0:
+        raise ValueError(f"shrinkage must be >= 0, got {shrinkage}")
+    X = sparse.csr_matrix(X, dtype=np.float64)
+    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=0)).ravel())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        S = (X.T @ X).toarray() / (np.outer(norms, norms) + shrinkage)
+    S[~np.isfinite(S)] = 0.0  # an item nobody interacted with (0/0) is similar to nothing
+    return S
+
+
+def top_k_mask(S: np.ndarray, k: int) -> np.ndarray:
+    """Mask of the ``k`` largest entries of each column of ``S``, ties to the smaller row index.
+
+    Meant for a square similarity whose diagonal has been zeroed: with
+    ``k >= n - 1`` every entry but the diagonal is kept. For a symmetric
+    ``S`` the transpose is the mask of each *row*'s ``k`` largest.
+
+    >>> top_k_mask(np.array([[0, 3, 1], [3, 0, 1], [1, 1, 0.]]), 1).astype(int).tolist()
+    [[0, 1, 1], [1, 0, 0], [0, 0, 0]]
+    """
+    n = S.shape[0]
+    if k >= n - 1:
+        return ~np.eye(n, dtype=bool)
+    order = np.lexsort((np.tile(np.arange(n)[:, None], (1, n)), -S), axis=0)[:k]
+    mask = np.zeros_like(S, dtype=bool)
+    np.put_along_axis(mask, order, True, axis=0)
+    return mask

@@ -306,12 +306,9 @@ class ImplicitItemKNN(Recommender):
         check_choice("neighbours", self.neighbours, _NEIGHBOUR_RULES)
         X = data.interactions(self.positive_threshold, (len(self.user_ids_), len(self.item_ids_)))
         if self.neighbours == "target":
-            norms = np.sqrt(np.asarray(X.sum(axis=0)).ravel())
-            with np.errstate(invalid="ignore", divide="ignore"):
-                S = (X.T @ X).toarray() / (np.outer(norms, norms) + self.shrinkage)
-            S[~np.isfinite(S)] = 0.0  # an item nobody interacted with (0/0) is similar to nothing
+            S = similarity.implicit_cosine(X, self.shrinkage)
             np.fill_diagonal(S, 0.0)
-            keep = self._top_k_columns(S)
+            keep = similarity.top_k_mask(S, k)
         else:
             S = _cosine_as_implicit(X, self.shrinkage)
             keep = _top_k_rows_as_implicit(S, X, k)  # the diagonal takes its place here ...
@@ -320,16 +317,6 @@ class ImplicitItemKNN(Recommender):
         # the kept pairs, sparse: scoring is then one sparse product, in a fraction of the memory
         self.weights_ = sparse.csr_matrix(np.where(keep, S, 0.0))
         self.interactions_ = X
-
-    def _top_k_columns(self, S: np.ndarray) -> np.ndarray:
-        """Mask of the k largest entries of each column (ties: the smaller row index)."""
-        n, k = S.shape[0], self.n_neighbors
-        if k >= n - 1:
-            return ~np.eye(n, dtype=bool)
-        order = np.lexsort((np.tile(np.arange(n)[:, None], (1, n)), -S), axis=0)[:k]
-        mask = np.zeros_like(S, dtype=bool)
-        np.put_along_axis(mask, order, True, axis=0)
-        return mask
 
     def _score(self, rows, cols):
         X = self.interactions_[rows]
