@@ -1,5 +1,8 @@
 """Evaluating fitted recommenders: one model (:func:`evaluate`), or several under one protocol (:func:`leaderboard`).
 
+(:func:`sampled_evaluate` is the other protocol, the one many papers used: the
+test item ranked among 100 sampled items instead of the whole catalogue.)
+
 The protocol, the same for every model: for each test user, the model's
 ranked list with the user's **training items removed**, cut at ``k``; a test
 rating at or above ``relevance_threshold`` (default 4) makes an item
@@ -15,13 +18,14 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from .checks import check_number, check_ratings
+from .checks import check_choice, check_int, check_number, check_ratings
+from .ids import show_id
 from .metrics import (RANKING_METRICS, auc, catalog_coverage, intra_list_diversity, mae, novelty, personalization,
                       popularity_bias, ranking_metrics, rmse)
 from .ranking import check_k, check_list
 from .stats import bootstrap_ci, paired_test
 
-__all__ = ["DEFAULT_METRICS", "Leaderboard", "evaluate", "leaderboard"]
+__all__ = ["DEFAULT_METRICS", "Leaderboard", "evaluate", "leaderboard", "sample_negatives", "sampled_evaluate"]
 
 DEFAULT_METRICS = (*RANKING_METRICS, "coverage", "novelty", "personalization", "popularity_bias")
 
@@ -310,3 +314,170 @@ def leaderboard(
                       **paired_test(per_user[(best, key)], per_user[(second, key)], method=test_method,
                                     random_state=random_state)}
     return Leaderboard(table, per_user, comparison)
+
+
+# ---------------------------------------------------------------- the sampled protocol
+
+SAMPLINGS = ("uniform", "popularity")
+
+
+def _sampled_frames(train, test) -> tuple[pd.DataFrame, pd.DataFrame]:
+    train = check_ratings(train, rating=False, name="train", allow_empty=True)
+    test = check_ratings(test, rating=False, name="test", allow_empty=True)
+    if test.empty:
+        raise ValueError("test is empty: there is nothing to evaluate")
+    per_user = test.groupby("user_id").size()
+    several = per_user[per_user > 1]
+    if len(several):
+        raise ValueError(f"test holds several items of {len(several)} user(s), e.g. {int(several.iloc[0])} of user "
+                         f"{show_id(several.index[0])}: the sampled protocol ranks one test item per user; split "
+                         "with leave_last_out(ratings, 1), or use evaluate() for several")
+    return train, test
+
+
+def sample_negatives(train: pd.DataFrame, test: pd.DataFrame, n_negatives: int = 100, sampling: str = "uniform",
+                     random_state: int | None = 0) -> pd.DataFrame:
+    r"""For each test user, ``n_negatives`` distinct items they never interacted with, in train or in test.
+
+    The items to draw from are those of ``train`` or ``test``, less the
+    user's own. ``sampling="uniform"`` draws them with equal probability;
+    ``"popularity"`` in proportion to their number of training interactions
+    :math:`n_j` (an item seen only in test has none, and is never drawn).
+    Draws are without replacement, user by user in sorted id order, from
+    ``numpy.random.default_rng(random_state)``: the same arguments give the
+    same negatives.
+
+    Returns a frame with one row per test user (index ``user_id``, sorted)
+    and columns ``0 .. n_negatives - 1`` holding item ids. Refuses a user
+    with fewer than ``n_negatives`` items left to draw.
+
+    >>> from recsys_course.data import load_toy
+    >>> from recsys_course.split import leave_last_out
+    >>> train, test, _ = leave_last_out(load_toy().ratings)
+    >>> negatives = sample_negatives(train, test, n_negatives=3)
+    >>> negatives.loc[1].tolist()   # Alice (user 1) rated 1, 2, 4 and 7: hers come from 3, 5, 6, 8
+    [6, 8, 5]
+    """
+    n_negatives = check_int("n_negatives", n_negatives, 1)
+    check_choice("sampling", sampling, SAMPLINGS)
+    train, test = _sampled_frames(train, test)
+    catalogue = pd.Index(np.union1d(train["item_id"].unique(), test["item_id"].unique()))
+    counts = train.groupby("item_id").size().reindex(catalogue, fill_value=0).to_numpy(dtype=np.float64)
+    both = pd.concat([train[["user_id", "item_id"]], test[["user_id", "item_id"]]])
+    own = both.groupby("user_id")["item_id"].agg(lambda items: catalogue.get_indexer(items))
+    rng = np.random.default_rng(random_state)
+    users = np.sort(test["user_id"].unique())
+    ids, drawn = catalogue.to_numpy(), []
+    for user in users:
+        allowed = np.ones(len(catalogue), dtype=bool)
+        allowed[own[user]] = False
+        if sampling == "popularity":
+            allowed &= counts > 0
+        pool = np.flatnonzero(allowed)
+        if len(pool) < n_negatives:
+            which = "with a training interaction " if sampling == "popularity" else ""
+            raise ValueError(f"user {show_id(user)} has only {len(pool)} items {which}they never interacted with, "
+                             f"fewer than n_negatives={n_negatives}: lower n_negatives")
+        p = counts[pool] / counts[pool].sum() if sampling == "popularity" else None
+        drawn.append(ids[rng.choice(pool, n_negatives, replace=False, p=p)])
+    return pd.DataFrame(np.vstack(drawn), index=pd.Index(users, name="user_id"))
+
+
+def sampled_evaluate(recommender, train: pd.DataFrame, test: pd.DataFrame, n_negatives: int = 100, k: int = 10,
+                     sampling: str = "uniform", random_state: int | None = 0) -> pd.DataFrame:
+    r"""The sampled protocol: each test user's test item ranked among ``n_negatives`` sampled items.
+
+    Many papers rank the held-out item not against the whole catalogue but
+    against 100 items the user never interacted with: the SASRec paper
+    (Kang & McAuley, "Self-Attentive Sequential Recommendation", ICDM 2018,
+    Sec. IV-B: "for each user u, we randomly sample 100 negative items, and
+    rank these items with the ground-truth item"), after NCF (He et al.,
+    WWW 2017); RecBole calls it ``eval_args: {mode: uni100}`` (``pop100``
+    for draws by popularity). This function draws the negatives with
+    :func:`sample_negatives` (same arguments, same draws), scores the test
+    item and its negatives with ``recommender.score(user_ids, item_ids)``,
+    and for each user computes, with :math:`s^+` the test item's score and
+    :math:`s^-_1 \dots s^-_N` the negatives',
+
+    .. math::
+
+        \mathrm{rank} = 1 + \bigl|\{\, l : s^-_l \ge s^+ \,\}\bigr|, \qquad
+        \mathrm{HR@}k = [\mathrm{rank} \le k], \qquad
+        \mathrm{NDCG@}k = \frac{[\mathrm{rank} \le k]}{\log_2(\mathrm{rank} + 1)}
+
+    Ties count against the test item (pessimistic): a model that gives every
+    item the same score gets rank :math:`N + 1`, not 1. A ``NaN`` score (a
+    user or item the model does not know) counts as :math:`-\infty`, the
+    worst, and there is no popularity fallback here.
+
+    Differences from the originals, kept on purpose: negatives are distinct
+    (SASRec's code and RecBole's sampler draw with replacement, so one item
+    may be drawn twice); they exclude every item of the user in train *and*
+    test (SASRec's code excludes only the training items, so the validation
+    item can be a test negative; RecBole excludes the items of all phases so
+    far); ``"popularity"`` weighs items by their *training* interactions
+    (RecBole counts every phase's); and ties are pessimistic (SASRec's
+    ``argsort`` breaks them by position, arbitrarily).
+
+    Sampled metrics are optimistic, and can even order models differently
+    from the full ranking (Krichene & Rendle, "On Sampled Metrics for Item
+    Recommendation", KDD 2020): report them only beside
+    :func:`evaluate`'s, to compare with papers.
+
+    Parameters
+    ----------
+    recommender : a fitted model with ``score(user_ids, item_ids)`` (a users x items frame)
+    train, test : DataFrames with ``user_id`` and ``item_id``
+        ``test`` holds one item per user (e.g. :func:`~recsys_course.split.leave_last_out` with ``n=1``).
+    n_negatives : int, default 100
+    k : int, default 10
+    sampling : {"uniform", "popularity"}
+    random_state : int or None, default 0
+
+    Returns
+    -------
+    DataFrame
+        One row per test user (sorted by ``user_id``): ``user_id``, ``rank``,
+        ``hit_rate`` and ``ndcg`` (floats; their means are HR@k and NDCG@k).
+
+    Examples
+    --------
+    >>> from recsys_course.data import load_toy
+    >>> from recsys_course.models.baselines import Popularity
+    >>> from recsys_course.split import leave_last_out
+    >>> train, test, _ = leave_last_out(load_toy().ratings)
+    >>> sampled_evaluate(Popularity().fit(train), train, test, n_negatives=3, k=2)
+       user_id  rank  hit_rate  ndcg
+    0        1     3       0.0   0.0
+    1        2     4       0.0   0.0
+    2        3     3       0.0   0.0
+    3        4     4       0.0   0.0
+    4        5     4       0.0   0.0
+
+    Alice's test movie, 7, has one training rating; her negatives are 6, 8
+    and 5 (see :func:`sample_negatives`): 5 has two and beats it, 6 has one
+    and ties with it, which counts against it, and 8 has no training rating
+    (the model cannot score it: ``NaN``, the worst), so 7 ranks 3rd.
+    """
+    if not hasattr(recommender, "score"):
+        raise TypeError(f"the sampled protocol needs recommender.score(user_ids, item_ids), which "
+                        f"{type(recommender).__name__} does not have: pass a fitted model of the package")
+    k = check_k(k)
+    negatives = sample_negatives(train, test, n_negatives, sampling, random_state)
+    positives = test.set_index("user_id")["item_id"].reindex(negatives.index)
+    candidates = np.column_stack([positives.to_numpy(), negatives.to_numpy()])  # column 0: the test item
+    users = negatives.index
+    scores = np.empty(candidates.shape)
+    block = max(1, 2**20 // max(1, len(np.unique(candidates))))  # about a million scores at a time
+    for start in range(0, len(users), block):
+        rows = slice(start, start + block)
+        items = pd.Index(np.unique(candidates[rows]))
+        frame = recommender.score(users[rows].tolist(), items)
+        S = frame.to_numpy(dtype=np.float64)
+        scores[rows] = np.take_along_axis(S, items.get_indexer(candidates[rows].ravel()).reshape(
+            candidates[rows].shape), axis=1)
+    scores = np.where(np.isnan(scores), -np.inf, scores)
+    rank = 1 + (scores[:, 1:] >= scores[:, [0]]).sum(axis=1)
+    hit = rank <= k
+    return pd.DataFrame({"user_id": users.to_numpy(), "rank": rank, "hit_rate": hit.astype(np.float64),
+                         "ndcg": np.where(hit, 1.0 / np.log2(rank + 1), 0.0)})

@@ -1,5 +1,7 @@
 """evaluate() and leaderboard(): one protocol for every model, checked by hand on the toy data."""
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -143,3 +145,146 @@ def test_leaderboard_rejects_bad_arguments(toy):
         E.leaderboard(models, train, test, sort_by="coverage")
     with pytest.raises(ValueError, match="is not among the metrics computed"):
         E.leaderboard(models, train, test, metrics=["precision"], sort_by="ndcg")
+
+
+# ------------------------------------------------------------------ the sampled protocol
+
+
+class TableScorer:
+    """``score(user_ids, item_ids)`` from a fixed ``{(user, item): score}`` table, NaN elsewhere (unknown)."""
+
+    def __init__(self, table):
+        self.table = table
+
+    def score(self, user_ids, item_ids):
+        items = list(item_ids)
+        return pd.DataFrame([[self.table.get((u, i), np.nan) for i in items] for u in user_ids],
+                            index=pd.Index(user_ids, name="user_id"), columns=pd.Index(items, name="item_id"))
+
+
+def _interactions(rows):
+    return pd.DataFrame(rows, columns=["user_id", "item_id"])
+
+
+def _ml_split():
+    from recsys_course import data
+    from recsys_course.split import leave_last_out
+
+    try:
+        ratings = data.load_movielens_100k(download=False).ratings
+    except data.DataError as exc:  # `make test` fetches the data first; a bare pytest may not have it
+        pytest.skip(f"MovieLens-100k is not cached: {exc}")
+    return leave_last_out(ratings, 1)[:2]
+
+
+def test_sampled_evaluate_by_hand():
+    # catalogue 1..5 (c trained on 4 and 5). a: trained on 1, test item 2, so its negatives are 3, 4 and 5 (all
+    # that is left); b: trained on 3, test item 1, negatives 2, 4, 5
+    train = _interactions([("a", 1), ("b", 3), ("c", 4), ("c", 5)])
+    test = _interactions([("a", 2), ("b", 1)])
+    scores = {("a", 2): 0.5, ("a", 3): 0.9, ("a", 4): 0.5, ("a", 5): 0.1,   # 3 beats 2, 4 ties: rank 3
+              ("b", 1): 1.0, ("b", 2): 0.2, ("b", 4): 0.3, ("b", 5): 0.9}   # rank 1
+    model = TableScorer(scores)
+    for k, hit_a, ndcg_a in ((2, 0.0, 0.0), (3, 1.0, 0.5)):  # 1 / log2(3 + 1) = 0.5
+        result = E.sampled_evaluate(model, train, test, n_negatives=3, k=k)
+        assert result.columns.tolist() == ["user_id", "rank", "hit_rate", "ndcg"]
+        assert result.user_id.tolist() == ["a", "b"] and result["rank"].tolist() == [3, 1]
+        assert result.hit_rate.tolist() == [hit_a, 1.0] and result.ndcg.tolist() == pytest.approx([ndcg_a, 1.0])
+    negatives = E.sample_negatives(train, test, n_negatives=3)
+    assert sorted(negatives.loc["a"]) == [3, 4, 5] and sorted(negatives.loc["b"]) == [2, 4, 5]
+
+
+def test_sampled_evaluate_ties_and_unknowns_count_against_the_test_item():
+    train, test = _interactions([("a", 1), ("c", 3), ("c", 4), ("c", 5)]), _interactions([("a", 2)])
+    constant = TableScorer({("a", i): 1.0 for i in range(1, 6)})
+    assert E.sampled_evaluate(constant, train, test, n_negatives=3)["rank"].tolist() == [4]  # not 1
+    unknown_positive = TableScorer({("a", 3): 0.1})  # the test item and two negatives are NaN
+    assert E.sampled_evaluate(unknown_positive, train, test, n_negatives=3)["rank"].tolist() == [4]
+    unknown_negatives = TableScorer({("a", 2): -5.0})  # NaN negatives are the worst: below any score
+    assert E.sampled_evaluate(unknown_negatives, train, test, n_negatives=3)["rank"].tolist() == [1]
+
+
+def test_sampled_evaluate_a_perfect_scorer_ranks_every_test_item_first():
+    train, test = _ml_split()
+    truth = dict.fromkeys(zip(test.user_id, test.item_id), 1.0)
+
+    class Perfect:
+        def score(self, user_ids, item_ids):
+            return pd.DataFrame([[truth.get((u, i), 0.0) for i in item_ids] for u in user_ids],
+                                index=list(user_ids), columns=list(item_ids))
+
+    for sampling in ("uniform", "popularity"):
+        result = E.sampled_evaluate(Perfect(), train, test, sampling=sampling)
+        assert len(result) == test.user_id.nunique() == 943
+        assert (result["rank"] == 1).all() and (result.hit_rate == 1).all() and (result.ndcg == 1).all()
+
+
+def test_sampled_evaluate_equals_a_loop_over_users_on_ml100k():
+    from recsys_course.models.next_item import MarkovChain
+
+    train, test = _ml_split()
+    test = test[test.user_id <= 120]
+    model = MarkovChain().fit(train)
+    result = E.sampled_evaluate(model, train, test, n_negatives=50, k=10, sampling="popularity", random_state=4)
+    negatives = E.sample_negatives(train, test, 50, "popularity", random_state=4)
+    for user, item in zip(test.user_id, test.item_id):
+        positive = model.score([user], [item]).iloc[0, 0]
+        others = model.score([user], negatives.loc[user].tolist()).iloc[0].tolist()
+        rank = 1 + sum(score >= positive for score in others)
+        row = result[result.user_id == user].iloc[0]
+        assert row["rank"] == rank
+        assert row.hit_rate == (1.0 if rank <= 10 else 0.0)
+        assert row.ndcg == pytest.approx(1 / math.log2(rank + 1) if rank <= 10 else 0.0)
+
+
+@pytest.mark.parametrize("sampling", ["uniform", "popularity"])
+def test_negatives_are_distinct_new_to_the_user_and_reproducible(sampling):
+    train, test = _ml_split()
+    negatives = E.sample_negatives(train, test, 100, sampling, random_state=0)
+    assert negatives.shape == (943, 100) and negatives.index.is_monotonic_increasing
+    own = pd.concat([train, test]).groupby("user_id")["item_id"].agg(set)
+    catalogue = set(train.item_id) | set(test.item_id)
+    trained = set(train.item_id)
+    for user, row in negatives.iterrows():
+        drawn = set(row)
+        assert len(drawn) == 100 and not drawn & own[user] and drawn <= catalogue
+        if sampling == "popularity":
+            assert drawn <= trained  # an item without a training interaction has weight 0
+    pd.testing.assert_frame_equal(negatives, E.sample_negatives(train, test, 100, sampling, random_state=0))
+    assert not negatives.equals(E.sample_negatives(train, test, 100, sampling, random_state=1))
+    model = TableScorer({})
+    first = E.sampled_evaluate(model, train, test.head(30), sampling=sampling, random_state=7)
+    pd.testing.assert_frame_equal(first, E.sampled_evaluate(model, train, test.head(30), sampling=sampling,
+                                                            random_state=7))
+
+
+def test_popularity_sampling_draws_in_proportion_to_training_interactions():
+    # 400 test users, each with test item "c" only: the items left are "a" (3 training interactions) and "b" (1)
+    train = _interactions([("x", "a"), ("y", "a"), ("z", "a"), ("x", "b")])
+    test = _interactions([(f"u{n:03d}", "c") for n in range(400)])
+    share_a = {sampling: float((E.sample_negatives(train, test, 1, sampling).iloc[:, 0] == "a").mean())
+               for sampling in ("uniform", "popularity")}
+    assert share_a["popularity"] == pytest.approx(0.75, abs=0.08)  # sd 0.022
+    assert share_a["uniform"] == pytest.approx(0.5, abs=0.08)
+
+
+def test_sampled_evaluate_rejects_bad_arguments(toy):
+    ratings = toy.ratings
+    train, test = ratings[ratings.timestamp < "2024-02-01"], ratings[ratings.timestamp >= "2024-02-01"]
+    model = TableScorer({})
+    with pytest.raises(ValueError, match=r"test holds several items of 2 user\(s\), e.g. 2 of user 2: the sampled protocol ranks one"):
+        E.sampled_evaluate(model, train, test)
+    last = test.drop_duplicates("user_id", keep="last")
+    with pytest.raises(ValueError, match="user 1 has only 4 items they never interacted with, fewer than "
+                                         "n_negatives=5: lower n_negatives"):
+        E.sampled_evaluate(model, train, last, n_negatives=5)
+    with pytest.raises(ValueError, match="sampling must be one of 'uniform', 'popularity'; got 'zipf'"):
+        E.sampled_evaluate(model, train, last, n_negatives=2, sampling="zipf")
+    with pytest.raises(ValueError, match="n_negatives must be an integer >= 1, got 0"):
+        E.sampled_evaluate(model, train, last, n_negatives=0)
+    with pytest.raises(ValueError, match="k must be an integer >= 1, got 0"):
+        E.sampled_evaluate(model, train, last, n_negatives=2, k=0)
+    with pytest.raises(ValueError, match="test is empty"):
+        E.sampled_evaluate(model, train, last.iloc[:0], n_negatives=2)
+    with pytest.raises(TypeError, match=r"needs recommender.score\(user_ids, item_ids\)"):
+        E.sampled_evaluate(lambda user, n: [], train, last, n_negatives=2)
