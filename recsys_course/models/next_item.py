@@ -71,7 +71,7 @@ class RecentPopularity(Recommender):
     every user: under :func:`~recsys_course.split.leave_last_out` that is the
     end of the data set, which for a user whose test rating is months
     earlier is not their "recently". A user the model does not know gets
-    the same list as everyone.
+    the protocol's fallback, like every model: all-time popularity.
 
     Parameters
     ----------
@@ -91,14 +91,16 @@ class RecentPopularity(Recommender):
     The toy data ends on 14 February; in the 10 days before, movie 8 was
     rated three times and movie 6 twice; the others follow by all-time
     popularity: 1 and 2 (four ratings each), then 3 (three, like 4 and 8,
-    and the smaller id). A user the model does not know gets the same list:
+    and the smaller id), 4, then 5 and 7 (two each):
 
     >>> from recsys_course.data import load_toy
     >>> model = RecentPopularity(window_days=10).fit(load_toy().ratings)
     >>> model.window_start_
     Timestamp('2024-02-04 00:00:00')
-    >>> model.recommend_batch([99], n=5)["item_id"].tolist()
-    [8, 6, 1, 2, 3]
+    >>> model.recommend(1, n=8, exclude_seen=False)["item_id"].tolist()
+    [8, 6, 1, 2, 3, 4, 5, 7]
+    >>> model.recommend(1, n=3)["item_id"].tolist()   # Alice has 1, 2, 4 and 7
+    [8, 6, 3]
     """
 
     _needs_rating = False
@@ -125,9 +127,6 @@ class RecentPopularity(Recommender):
 
     def _score(self, rows, cols):
         return np.broadcast_to(self._scores[cols], (len(rows), len(cols)))
-
-    def _fallback_scores(self, cols):
-        return self._scores[cols]  # an unknown user gets the recent list too, not the all-time one
 
 
 class MarkovChain(Recommender):

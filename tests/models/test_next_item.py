@@ -124,7 +124,7 @@ def test_recent_popularity_equals_the_loop_on_toy(toy, window_days):
     window, all_time = _reference_recent_popularity(toy.ratings, window_days)
     assert dict(zip(model.item_ids_, model.counts_)) == {i: window[i] for i in model.item_ids_}
     expected = sorted(all_time, key=lambda i: (-window[i], -all_time[i], i))
-    assert model.recommend(99, n=8)["item_id"].tolist() == expected  # unknown user: the whole list
+    assert model.recommend(1, n=8, exclude_seen=False)["item_id"].tolist() == expected
 
 
 @pytest.mark.parametrize("window_days", [7, 30, None])
@@ -225,7 +225,7 @@ def test_recent_popularity_by_hand():
     assert model.window_start_ == pd.Timestamp("2024-01-07")
     assert dict(zip(model.item_ids_, model.counts_)) == {1: 1, 2: 0, 3: 0, 4: 0, 5: 1}
     # 1 and 5 once each: 1 has three ratings in all, 5 one; then 2 (three), 3 (two), 4 (one)
-    assert model.recommend("zz", n=5)["item_id"].tolist() == [1, 5, 2, 3, 4]
+    assert model.recommend("d", n=5, exclude_seen=False)["item_id"].tolist() == [1, 5, 2, 3, 4]
     # the window is open at its start: exactly 4 days before the end (6 January, b's 4) is out, 4.5 in
     assert RecentPopularity(window_days=4).fit(HAND).counts_.tolist() == [1, 0, 0, 0, 1]
     assert RecentPopularity(window_days=4.5).fit(HAND).counts_.tolist() == [1, 0, 0, 1, 1]
@@ -378,11 +378,12 @@ def test_the_protocol(toy, make):
     assert everything.groupby("user_id").size().eq(8).all()  # every item listed: all scores finite
 
 
-def test_an_unknown_user_gets_the_models_own_list_from_recent_popularity(toy):
+def test_an_unknown_user_gets_the_protocols_fallback_all_time_popularity(toy):
     model = RecentPopularity(window_days=10).fit(toy.ratings)
-    assert model.recommend(99, n=3)["item_id"].tolist() == [8, 6, 1]
-    assert Popularity().fit(toy.ratings).recommend(99, n=3)["item_id"].tolist() == [1, 2, 3]
-    assert MarkovChain().fit(toy.ratings).recommend(99, n=3)["item_id"].tolist() == [1, 2, 3]
+    assert model.recommend(1, n=3, exclude_seen=False)["item_id"].tolist() == [8, 6, 1]
+    for make in MODELS:
+        got = make().fit(toy.ratings).recommend(99, n=3)
+        assert got["item_id"].tolist() == [1, 2, 3] and set(got.source) == {UNKNOWN_USER}
 
 
 def test_models_need_no_rating_column(toy):

@@ -25,6 +25,7 @@ from recsys_course.models.knn import ImplicitItemKNN, ItemKNN, UserKNN
 from recsys_course.models.linear import EASE
 from recsys_course.models.mf import ALS, FunkSVD
 from recsys_course.models.ncf import NCF
+from recsys_course.models.next_item import MarkovChain, RecentItemKNN, RecentPopularity
 from recsys_course.models.sar import SAR
 from recsys_course.models.two_tower import TwoTower
 from recsys_course.pipeline import TwoStage
@@ -48,6 +49,9 @@ MODELS = {
     "HybridRecommender": lambda: HybridRecommender(n_factors=4, n_epochs=3),
     "NCF": lambda: NCF("gmf", n_factors=4, n_epochs=2, batch_size=8),
     "TwoTower": lambda: TwoTower(dim=4, hidden=8, history=2, n_epochs=2, batch_size=8),
+    "RecentPopularity": lambda: RecentPopularity(window_days=10),
+    "MarkovChain": lambda: MarkovChain(),
+    "RecentItemKNN": lambda: RecentItemKNN(n_recent=2, n_neighbors=3),
     "TwoStage": lambda: TwoStage({"EASE": EASE(reg=1.0), "popularity": Popularity()}),  # every toy movie a candidate
 }
 
