@@ -30,8 +30,10 @@ def resolve_device(device) -> torch.device:
     >>> resolve_device("cpu")
     device(type='cpu')
     """
-    name = device.type if isinstance(device, torch.device) else device
-    if not isinstance(name, str) or not (name in DEVICES or name.startswith("cuda:")):
+    name = device
+    if isinstance(device, torch.device):  # keep a GPU's index (torch.device('cuda:1') is 'cuda:1', not 'cuda')
+        name = str(device) if device.type == "cuda" else device.type
+    if not isinstance(name, str) or not (name in DEVICES or (name.startswith("cuda:") and name[5:].isdigit())):
         raise ValueError(f"device must be one of {DEVICES} (or 'cuda:N'), got {device!r}")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

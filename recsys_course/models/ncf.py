@@ -28,6 +28,12 @@ process, whatever the caller did to torch's global random state before (which
 is left untouched). Scoring a block of users runs the network on every (user,
 item) pair of the block; for GMF, whose score is
 :math:`\mathbf{p}_u^\top \mathrm{diag}(\mathbf{h})\, \mathbf{q}_i + b`, it is one matrix product.
+
+Training and scoring run on the CPU by default; ``NCF(device="cuda")`` (or
+``train(..., device="cuda")``) runs them on a GPU
+(:func:`~recsys_course.models.devices.resolve_device`). The initial weights
+are drawn on the CPU either way and then moved, so both devices start from the
+same network; scores come back as numpy arrays on the CPU.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from torch import nn
 from ..checks import check_choice, check_int, check_number
 from ..ids import id_index, positions, show_id
 from .base import Recommender, TrainingData
+from .devices import resolve_device
 from .seeding import seeded
 
 __all__ = ["GMF", "MLP", "NCF", "NCFRecommender", "NegativeSampler", "NeuMF", "TrainingHistory", "train"]
@@ -133,7 +140,10 @@ class NeuMF(nn.Module):
 
     @classmethod
     def from_pretrained(cls, gmf: GMF, mlp: MLP, alpha: float = 0.5) -> "NeuMF":
-        """Start from trained towers; the output layer weighs them ``alpha`` and ``1 - alpha`` (He et al.)."""
+        """Start from trained towers; the output layer weighs them ``alpha`` and ``1 - alpha`` (He et al.).
+
+        The new network is on the towers' device.
+        """
         dim = gmf.user.embedding_dim
         layers = tuple(m.out_features for m in mlp.tower if isinstance(m, nn.Linear))
         model = cls(gmf.user.num_embeddings, gmf.item.num_embeddings, dim, layers)
@@ -142,7 +152,7 @@ class NeuMF(nn.Module):
         with torch.no_grad():
             model.out.weight.copy_(torch.cat([alpha * gmf.out.weight, (1 - alpha) * mlp.out.weight], dim=1))
             model.out.bias.copy_(alpha * gmf.out.bias + (1 - alpha) * mlp.out.bias)
-        return model
+        return model.to(_device_of(gmf))
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         both = torch.cat([self.gmf.features(users, items), self.mlp.features(users, items)], dim=-1)
@@ -196,7 +206,7 @@ class TrainingHistory:
 def train(model: nn.Module, users: np.ndarray, items: np.ndarray, n_items: int, *, epochs: int = 20,
           n_negatives: int = 4, batch_size: int = 256, lr: float = 1e-3, weight_decay: float = 0.0,
           validate=None, patience: int = 3, random_state: int = 0, progress: bool = False,
-          epoch_callback=None, sampler=None) -> TrainingHistory:
+          epoch_callback=None, sampler=None, device=None) -> TrainingHistory:
     """Train on positives ``(users[j], items[j])`` with ``n_negatives`` sampled negatives each (BCE loss).
 
     ``validate(model) -> float`` (higher is better) is called after every
@@ -207,10 +217,18 @@ def train(model: nn.Module, users: np.ndarray, items: np.ndarray, n_items: int, 
     the default is a uniform :class:`NegativeSampler` over the items each user
     has not interacted with, seeded with ``random_state``.
 
+    ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``, see
+    :func:`~recsys_course.models.devices.resolve_device`) is where the network
+    trains: the model is moved there (in place, and left there, so that
+    ``validate`` and ``epoch_callback`` get it on that device) and each epoch's
+    examples are copied there once; ``None`` (default) trains wherever the
+    model's parameters are. The negatives are drawn on the CPU.
+
     Deterministic for a given ``random_state`` and starting model: the
     negatives, the order of the examples and dropout all draw from it, and
     torch's global random state is left as it was. (The starting weights come
-    from the model's own ``random_state``.)
+    from the model's own ``random_state``.) On a GPU, the trained weights differ
+    from the CPU's in their last digits (:mod:`~recsys_course.models.devices`).
     """
     from tqdm.auto import tqdm
 
@@ -221,7 +239,9 @@ def train(model: nn.Module, users: np.ndarray, items: np.ndarray, n_items: int, 
     check_int("patience", patience, 1)
     check_number("lr", lr, above=0)
     check_number("weight_decay", weight_decay, at_least=0)
-    with seeded(random_state):
+    device = _device_of(model) if device is None else resolve_device(device)
+    model.to(device)
+    with seeded(random_state, device):
         if sampler is None:
             sampler = NegativeSampler(users, items, n_items, random_state)
         elif not callable(getattr(sampler, "sample", None)):
@@ -238,17 +258,22 @@ def train(model: nn.Module, users: np.ndarray, items: np.ndarray, n_items: int, 
             all_items = np.concatenate([items, sampler.sample(neg_users)])
             labels = np.concatenate([np.ones(len(users)), np.zeros(len(neg_users))]).astype(np.float32)
             order = shuffle.permutation(len(all_users))
+            # one copy to the device per epoch, in the shuffled order: the batches are slices of it
+            epoch_users, epoch_items, epoch_labels = (torch.from_numpy(a[order]).to(device)
+                                                      for a in (all_users, all_items, labels))
             model.train()
-            total = 0.0
+            # the loss is summed on the device (float64: the digits of a Python float sum), so that
+            # a GPU need not wait for every batch to hand its loss back
+            total = torch.zeros((), dtype=torch.float64, device=device)
             for start in range(0, len(order), batch_size):
-                batch = order[start:start + batch_size]
-                logits = model(torch.from_numpy(all_users[batch]), torch.from_numpy(all_items[batch]))
-                loss = loss_fn(logits, torch.from_numpy(labels[batch]))
+                stop = min(start + batch_size, len(order))
+                logits = model(epoch_users[start:stop], epoch_items[start:stop])
+                loss = loss_fn(logits, epoch_labels[start:stop])
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
-                total += loss.item() * len(batch)
-            history.loss.append(total / len(order))
+                total += loss.detach().double() * (stop - start)
+            history.loss.append(total.item() / len(order))
             if epoch_callback is not None:
                 epoch_callback(model, epoch)
             if validate is not None:
@@ -267,6 +292,11 @@ def train(model: nn.Module, users: np.ndarray, items: np.ndarray, n_items: int, 
             history.best_epoch = len(history.loss)
         model.eval()
         return history
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    """Where ``model``'s parameters are (the CPU for a model without any)."""
+    return next(model.parameters(), torch.empty(0)).device
 
 
 def _rows(model: nn.Module) -> tuple[int | None, int | None]:
@@ -317,17 +347,21 @@ def _training_pairs(model, users, items, n_items) -> tuple[np.ndarray, np.ndarra
 
 @torch.no_grad()
 def _score_pairs(module: nn.Module, rows: np.ndarray, cols: np.ndarray, batch_size: int) -> np.ndarray:
-    """The network's logits for every (row, col) pair: a ``len(rows) x len(cols)`` array."""
+    """The network's logits for every (row, col) pair: a ``len(rows) x len(cols)`` numpy array.
+
+    Computed on the module's device, returned on the CPU.
+    """
     module.eval()
-    rows, cols = torch.as_tensor(rows), torch.as_tensor(cols)
+    device = _device_of(module)
+    rows, cols = torch.as_tensor(rows, device=device), torch.as_tensor(cols, device=device)
     if isinstance(module, GMF):  # h . (p_u * q_i) + b = (p_u * h) . q_i + b: one matrix product
         P = module.user.weight[rows] * module.out.weight[0]
-        return (P @ module.item.weight[cols].T + module.out.bias).numpy()
+        return (P @ module.item.weight[cols].T + module.out.bias).cpu().numpy()
     out = np.empty((len(rows), len(cols)))
     for start in range(0, len(rows), batch_size):
         users = rows[start:start + batch_size]
         logits = module(users.repeat_interleave(len(cols)), cols.repeat(len(users)))
-        out[start:start + len(users)] = logits.reshape(len(users), len(cols)).numpy()
+        out[start:start + len(users)] = logits.reshape(len(users), len(cols)).cpu().numpy()
     return out
 
 
@@ -400,10 +434,27 @@ class NCF(Recommender):
         L2 penalty on every weight (Adam's ``weight_decay``).
     positive_threshold : float, optional
         Only ratings >= this are positives; ``None`` (default) takes every rating.
+    device : {"cpu", "cuda", "cuda:N", "auto"}
+        Where the network trains and scores
+        (:func:`~recsys_course.models.devices.resolve_device`; ``"auto"``: a
+        GPU if PyTorch sees one). The initial weights are drawn on the CPU and
+        then moved, so every device starts from the same network; on the CPU a
+        seeded fit gives the same digits every time, on a GPU the trained
+        weights differ from the CPU's in their last digits (sums in another order).
     random_state : int
         Seeds the initial weights, the negatives, the order of the examples and dropout.
     verbose : bool
         A tqdm progress bar over epochs.
+
+    Attributes
+    ----------
+    module_ : GMF, MLP or NeuMF
+        The trained network, on ``device_``. A fitted model pickles with it, so
+        it unpickles and scores on a machine with that device.
+    device_ : torch.device
+        The device ``device`` resolved to at ``fit``.
+    history_ : TrainingHistory
+        The mean training loss of each epoch.
     """
 
     _needs_rating = False
@@ -411,8 +462,8 @@ class NCF(Recommender):
 
     def __init__(self, architecture: str = "neumf", n_factors: int = 32, layers: tuple[int, ...] = (64, 32, 16),
                  dropout: float = 0.0, n_epochs: int = 5, n_negatives: int = 4, batch_size: int = 1024,
-                 lr: float = 2e-3, reg: float = 0.0, positive_threshold: float | None = None, random_state: int = 0,
-                 verbose: bool = False):
+                 lr: float = 2e-3, reg: float = 0.0, positive_threshold: float | None = None, device: str = "cpu",
+                 random_state: int = 0, verbose: bool = False):
         self.architecture = architecture
         self.n_factors = n_factors
         self.layers = layers
@@ -423,6 +474,7 @@ class NCF(Recommender):
         self.lr = lr
         self.reg = reg
         self.positive_threshold = positive_threshold
+        self.device = device
         self.random_state = random_state
         self.verbose = verbose
 
@@ -431,6 +483,7 @@ class NCF(Recommender):
         check_int("n_factors", self.n_factors, 1)
         check_int("n_epochs", self.n_epochs, 0)
         check_number("reg", self.reg, at_least=0)
+        self.device_ = resolve_device(self.device)
         keep = data.positives(self.positive_threshold)
         n_users, n_items = len(self.user_ids_), len(self.item_ids_)
         if self.architecture == "gmf":
@@ -441,11 +494,11 @@ class NCF(Recommender):
         self.history_ = train(self.module_, data.u[keep], data.i[keep], n_items, epochs=self.n_epochs,
                               n_negatives=self.n_negatives, batch_size=self.batch_size, lr=self.lr,
                               weight_decay=self.reg, random_state=self.random_state, progress=self.verbose,
-                              epoch_callback=lambda module, epoch: self._callback(data, epoch))
+                              epoch_callback=lambda module, epoch: self._callback(data, epoch), device=self.device_)
 
     def _learned_arrays(self):
         for name, weights in self.module_.named_parameters():
-            yield f"module_.{name}", weights.detach().numpy()
+            yield f"module_.{name}", weights.detach().cpu().numpy()
 
     def _score(self, rows, cols):
         return _score_pairs(self.module_, rows, cols, max(1, 2**20 // max(1, len(cols))))

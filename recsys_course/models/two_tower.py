@@ -46,7 +46,10 @@ order of the rows), never itself or anything later
 As in :mod:`recsys_course.models.ncf`, everything random draws from
 ``random_state`` (initial weights, the order of the examples) and torch's
 global generator is left as it was; Adam is the fused kernel, which gives
-the same digits on every CPU.
+the same digits on every CPU. ``TwoTower(device="cuda")`` trains on a GPU
+(:func:`~recsys_course.models.devices.resolve_device`): the initial weights
+are drawn on the CPU and moved, and the embeddings come back to the CPU as
+numpy arrays, so scoring and FAISS are the same whichever device trained.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ from torch import nn
 
 from ..checks import check_choice, check_int, check_number, check_timestamps
 from .base import Recommender, TrainingData
+from .devices import resolve_device
 from .hybrid import age_band, item_feature_lists
 from .seeding import seeded
 
@@ -114,7 +118,7 @@ def sampled_softmax_loss(user_vectors: torch.Tensor, item_vectors: torch.Tensor,
     if user_vectors.ndim != 2 or user_vectors.shape != item_vectors.shape:
         raise ValueError(f"user_vectors and item_vectors must be (B, d) tensors of one shape, got "
                          f"{tuple(user_vectors.shape)} and {tuple(item_vectors.shape)}")
-    item_rows = torch.as_tensor(item_rows)
+    item_rows = torch.as_tensor(item_rows, device=user_vectors.device)
     B = user_vectors.shape[0]
     if item_rows.shape != (B,):
         raise ValueError(f"item_rows must hold one item per row of the batch ({B}), got shape {tuple(item_rows.shape)}")
@@ -131,7 +135,7 @@ def _loss(U, V, item_rows, log_q, temperature):
     hit = item_rows[:, None] == item_rows[None, :]
     hit.fill_diagonal_(False)
     logits = logits.masked_fill(hit, float("-inf"))
-    return F.cross_entropy(logits, torch.arange(len(logits)))
+    return F.cross_entropy(logits, torch.arange(len(logits), device=logits.device))
 
 
 # ------------------------------------------------------------------ histories
@@ -329,10 +333,30 @@ class TwoTower(Recommender):
         L2 penalty on every weight (Adam's ``weight_decay``).
     positive_threshold : float, optional
         Only ratings >= this are positives (and history); ``None`` takes every rating.
+    device : {"cpu", "cuda", "cuda:N", "auto"}
+        Where the towers train (:func:`~recsys_course.models.devices.resolve_device`;
+        ``"auto"``: a GPU if PyTorch sees one). The initial weights are drawn on
+        the CPU and then moved, so every device starts from the same towers; on
+        the CPU a seeded fit gives the same digits every time, on a GPU the
+        embeddings differ from the CPU's in their last digits (sums in another
+        order). ``user_embeddings_`` and ``item_embeddings_`` are numpy arrays
+        on the CPU either way.
     random_state : int
         Seeds the initial weights and the order of the examples.
     verbose : bool
         A tqdm progress bar over epochs.
+
+    Attributes
+    ----------
+    user_embeddings_, item_embeddings_ : ndarray of float32
+        One unit vector per user of ``user_ids_`` and per item of ``item_ids_``.
+    module_ : torch.nn.Module
+        The trained towers, on ``device_``. A fitted model pickles with them, so
+        it unpickles on a machine with that device.
+    device_ : torch.device
+        The device ``device`` resolved to at ``fit``.
+    history_ : list of float
+        The mean training loss of each epoch.
 
     Notes
     -----
@@ -370,7 +394,8 @@ class TwoTower(Recommender):
 
     def __init__(self, dim: int = 32, hidden: int = 64, history: int = 10, temperature: float = 0.05,
                  logq: bool = True, n_epochs: int = 5, batch_size: int = 512, lr: float = 5e-3, reg: float = 0.0,
-                 positive_threshold: float | None = None, random_state: int = 0, verbose: bool = False):
+                 positive_threshold: float | None = None, device: str = "cpu", random_state: int = 0,
+                 verbose: bool = False):
         self.dim = dim
         self.hidden = hidden
         self.history = history
@@ -381,6 +406,7 @@ class TwoTower(Recommender):
         self.lr = lr
         self.reg = reg
         self.positive_threshold = positive_threshold
+        self.device = device
         self.random_state = random_state
         self.verbose = verbose
 
@@ -405,6 +431,7 @@ class TwoTower(Recommender):
         from tqdm.auto import tqdm
 
         self._check_params(data.ratings)
+        self.device_ = device = resolve_device(self.device)
         keep = data.positives(self.positive_threshold)
         u, i = data.u[keep], data.i[keep]
         n_users, n_items = len(self.user_ids_), len(self.item_ids_)
@@ -421,17 +448,20 @@ class TwoTower(Recommender):
         with seeded(self.random_state):
             self.module_ = _Towers(self.dim, self.hidden, self.history, n_users,
                                    _user_features(data.users, self.user_ids_), n_items, genres, years, n_years)
+        self.module_.to(device)  # drawn on the CPU above: the same starting towers on every device
         shuffle = np.random.default_rng(None if self.random_state is None else self.random_state + 1)
         # fused: one vectorised kernel, the same digits on every CPU (see ncf.train)
         optimiser = torch.optim.Adam(self.module_.parameters(), lr=self.lr, weight_decay=self.reg, fused=True)
-        u_t, i_t, h_t = torch.from_numpy(u), torch.from_numpy(i), torch.from_numpy(train_histories)
-        log_q = torch.from_numpy(np.log(np.maximum(self.sampling_probability_, 1e-300)).astype(np.float32))
+        # the training set is small (ints per positive): it goes to the device once
+        u_t, i_t, h_t = (torch.from_numpy(a).to(device) for a in (u, i, train_histories))
+        log_q = torch.from_numpy(np.log(np.maximum(self.sampling_probability_, 1e-300)).astype(np.float32)).to(device)
         self.history_ = []
         self._embed()
         for epoch in tqdm(range(1, self.n_epochs + 1), desc="TwoTower", disable=not self.verbose):
             self.module_.train()
-            order = torch.from_numpy(shuffle.permutation(len(u)))
-            total = 0.0
+            order = torch.from_numpy(shuffle.permutation(len(u))).to(device)
+            # summed on the device (float64: a Python float's digits), so a GPU need not wait for each batch
+            total = torch.zeros((), dtype=torch.float64, device=device)
             for start in range(0, len(order), self.batch_size):
                 batch = order[start:start + self.batch_size]
                 items = i_t[batch]
@@ -440,8 +470,8 @@ class TwoTower(Recommender):
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
-                total += loss.item() * len(batch)
-            self.history_.append(total / len(order))
+                total += loss.detach().double() * len(batch)
+            self.history_.append(total.item() / len(order))
             self._embed()
             self._callback(data, epoch)
 
@@ -449,14 +479,16 @@ class TwoTower(Recommender):
     def _embed(self) -> None:
         """Every user's and item's vector, as scoring and FAISS use them."""
         self.module_.eval()
-        users = self.module_.users(torch.arange(len(self.user_ids_)), torch.from_numpy(self.last_items_))
-        items = self.module_.items(torch.arange(len(self.item_ids_)))
-        self.user_embeddings_ = np.ascontiguousarray(users.numpy(), dtype=np.float32)
-        self.item_embeddings_ = np.ascontiguousarray(items.numpy(), dtype=np.float32)
+        device = self.device_
+        users = self.module_.users(torch.arange(len(self.user_ids_), device=device),
+                                   torch.from_numpy(self.last_items_).to(device))
+        items = self.module_.items(torch.arange(len(self.item_ids_), device=device))
+        self.user_embeddings_ = np.ascontiguousarray(users.cpu().numpy(), dtype=np.float32)
+        self.item_embeddings_ = np.ascontiguousarray(items.cpu().numpy(), dtype=np.float32)
 
     def _learned_arrays(self):
         for name, weights in self.module_.named_parameters():
-            yield f"module_.{name}", weights.detach().numpy()
+            yield f"module_.{name}", weights.detach().cpu().numpy()
         yield "user_embeddings_", self.user_embeddings_
         yield "item_embeddings_", self.item_embeddings_
 
