@@ -145,7 +145,7 @@ serve: data
 
 bench: data
 	$(BIN)/python -m pip install --disable-pip-version-check --quiet -e ".[dev,pinned,bench]"
-	@for script in benchmarks/[!_]*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@for script in benchmarks/[!_]*.py; do echo "== $$script"; env $(PINNED_ENV) $(BIN)/python $$script || exit 1; done
 
 clean:
 	-test -x $(BIN)/jupyter && $(BIN)/jupyter kernelspec remove -y recsys-course >/dev/null 2>&1

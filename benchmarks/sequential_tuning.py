@@ -5,7 +5,11 @@ item (never used here), the one before it the validation item. Each network
 trains on everything before the validation item, and after every
 ``EVERY`` epochs its validation HR@10 and NDCG@10 (full catalogue, seen items
 excluded) are recorded. The notebook then trains each network once on the
-whole training set, for the epoch count with the best validation NDCG@10.
+whole training set, for the epoch count with the best validation NDCG@10
+among those its time budget allows (at most ``NOTEBOOK_EPOCHS``: the
+notebook must run in under 4 minutes on two cores, and one SASRec epoch
+takes about 4 s on one thread). The best over all 30 epochs is reported too,
+so the cost of the cap is on record.
 
 Searched (one thread, ``random_state=0``): the number of epochs (5 to 30)
 for SASRec with each loss (softmax, gBCE with 128 negatives and t = 0.75,
@@ -34,7 +38,7 @@ from recsys_course.evaluation import evaluate  # noqa: E402
 from recsys_course.models.sequential import GRU4Rec, SASRec  # noqa: E402
 from recsys_course.split import leave_last_out  # noqa: E402
 
-EVERY, MAX_EPOCHS = 5, 30
+EVERY, MAX_EPOCHS, NOTEBOOK_EPOCHS = 5, 30, 15
 RUNS = {
     "SASRec, softmax": (SASRec, {"loss": "softmax", "lr": 5e-3}),
     "SASRec, gBCE (128 negatives, t = 0.75)": (SASRec, {"loss": "gbce", "lr": 5e-3}),
@@ -62,19 +66,27 @@ def main() -> None:
         start = time.perf_counter()
         cls(n_epochs=MAX_EPOCHS, random_state=0, **params).fit(fit_part, epoch_callback=record)
         best = max(curve, key=lambda point: point["ndcg"])
-        results[name] = {"params": params, "curve": curve, "best": best,
+        chosen = max((p for p in curve if p["epoch"] <= NOTEBOOK_EPOCHS), key=lambda point: point["ndcg"])
+        results[name] = {"params": params, "curve": curve, "best": best, "notebook": chosen,
                          "seconds": time.perf_counter() - start}
-        print(f"{name}: best NDCG@10 {best['ndcg']:.4f} at epoch {best['epoch']}", flush=True)
+        print(f"{name}: best NDCG@10 {best['ndcg']:.4f} at epoch {best['epoch']}; "
+              f"within {NOTEBOOK_EPOCHS} epochs {chosen['ndcg']:.4f} at epoch {chosen['epoch']}", flush=True)
 
     epochs = [point["epoch"] for point in next(iter(results.values()))["curve"]]
-    table = ["Validation NDCG@10 after each number of epochs (best of each row in bold):", "",
-             "| run | " + " | ".join(str(e) for e in epochs) + " | seconds |",
-             "|---|" + "---|" * (len(epochs) + 1)]
+    table = ["Validation NDCG@10 after each number of epochs (best of each row in bold, the notebook's choice "
+             f"within its {NOTEBOOK_EPOCHS} epochs marked with *):", "",
+             "| run | " + " | ".join(str(e) for e in epochs) + " | notebook's epochs | seconds |",
+             "|---|" + "---|" * (len(epochs) + 2)]
     for name, result in results.items():
-        cells = [f"**{p['ndcg']:.4f}**" if p is result["best"] else f"{p['ndcg']:.4f}" for p in result["curve"]]
-        table.append(f"| {name} | " + " | ".join(cells) + f" | {result['seconds']:.0f} |")
+        cells = [(f"**{p['ndcg']:.4f}**" if p is result["best"] else f"{p['ndcg']:.4f}")
+                 + ("*" if p is result["notebook"] else "") for p in result["curve"]]
+        table.append(f"| {name} | " + " | ".join(cells)
+                     + f" | {result['notebook']['epoch']} | {result['seconds']:.0f} |")
     notes = ["Each user's second-to-last rating is the validation item; the test item is never used. "
-             "The notebook takes, per run it shows, the epoch count with the best validation NDCG@10.", ""]
+             f"The notebook trains each network, on the whole training set, for the epoch count with the best "
+             f"validation NDCG@10 among 5, 10 and {NOTEBOOK_EPOCHS}: its time budget (under 4 minutes on two "
+             "cores, and one SASRec epoch takes about 4 s on one thread) allows no more. What the cap costs on "
+             "validation is the difference between the starred and the bold figure of each row.", ""]
     print(_report.write("sequential_tuning", "SASRec and GRU4Rec on the validation item (notebook 11)",
                         _report.machine(("torch", "numpy")), results, table, notes))
 
