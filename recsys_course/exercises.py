@@ -1121,3 +1121,62 @@ def _ref_p99_latency() -> list:
         high = min(low + 1, len(waits) - 1)
         out.append(1000 * (waits[low] + (waits[high] - waits[low]) * (position - low)))
     return out
+
+
+# ---------------------------------------------------------------- notebook 11
+
+def _attention_cases() -> list:
+    """(q, k, v) arrays of shape (1, positions, dim), drawn once from a fixed seed."""
+    rng = np.random.default_rng(11)
+    return [tuple(rng.normal(size=(1, length, dim)) for _ in range(3)) for length, dim in ((4, 3), (6, 2), (1, 4))]
+
+
+def _run_attention(f) -> list:
+    import torch  # only here: the checks of the other notebooks need no torch
+
+    return [np.asarray(f(*(torch.from_numpy(a) for a in case))).ravel().tolist() for case in _attention_cases()]
+
+
+def _close_ragged(got, expected: list) -> bool:
+    try:
+        return len(got) == len(expected) and all(_close_lists(g, e) for g, e in zip(got, expected))
+    except TypeError:
+        return False
+
+
+@exercise("11.1", "find the bug: a causal attention",
+          run=_run_attention,
+          compare=_close_ragged,
+          hint="position t may see positions 0..t and nothing after: which entries does `tril(-1)` mark, and which "
+               "should be hidden from the softmax?")
+def _ref_causal_attention() -> list:
+    out = []
+    for q, k, v in _attention_cases():
+        L, d = q.shape[1], q.shape[2]
+        rows = []
+        for t in range(L):
+            logits = [float(q[0, t] @ k[0, s]) / np.sqrt(d) for s in range(t + 1)]   # the past and itself only
+            w = np.exp(np.array(logits) - max(logits))
+            w /= w.sum()
+            rows.extend((w[:, None] * v[0, :t + 1]).sum(0).tolist())
+        out.append(rows)
+    return out
+
+
+_GBCE_CASES = ((2.0, [0.5, -1.0, 0.0], 101, 0.75), (-1.0, [3.0], 11, 0.0), (0.3, [0.1, 0.2], 51, 1.0),
+               (0.0, [-2.0, -2.0, -2.0, -2.0], 9, 0.5))
+
+
+@exercise("11.2", "extend: gSASRec's gBCE loss for one position",
+          run=lambda f: [float(f(s_pos, list(s_neg), n_items, t)) for s_pos, s_neg, n_items, t in _GBCE_CASES],
+          compare=_close_lists,
+          hint="alpha = k / (n_items - 1) with k = len(s_neg); beta = alpha * (t * (1 - 1/alpha) + 1/alpha); "
+               "-log sigmoid(s) = log(1 + exp(-s)) and -log(1 - sigmoid(s)) = log(1 + exp(s)).")
+def _ref_gbce() -> list:
+    out = []
+    for s_pos, s_neg, n_items, t in _GBCE_CASES:
+        alpha = len(s_neg) / (n_items - 1)
+        beta = alpha * (t * (1 - 1 / alpha) + 1 / alpha)
+        sigmoid = lambda s: 1 / (1 + np.exp(-s))
+        out.append(-beta * np.log(sigmoid(s_pos)) - sum(np.log(1 - sigmoid(s)) for s in s_neg))
+    return out

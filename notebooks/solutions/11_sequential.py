@@ -29,7 +29,7 @@ def gbce_loss(s_pos, s_neg, n_items, t):
     """Exercise 11.2: -beta log sigmoid(s+) - sum_j log(1 - sigmoid(s-_j)), beta from the sampling rate and t."""
     alpha = len(s_neg) / (n_items - 1)
     beta = alpha * (t * (1 - 1 / alpha) + 1 / alpha)
-    softplus = lambda s: math.log1p(math.exp(-abs(s))) + max(s, 0.0)  # noqa: E731  log(1 + e^s), stable
+    softplus = lambda s: math.log1p(math.exp(-abs(s))) + max(s, 0.0)  # log(1 + e^s), stable
     return beta * softplus(-s_pos) + sum(softplus(s) for s in s_neg)
 
 
